@@ -1,0 +1,163 @@
+"""The shared model check, run for every registered model.
+
+Parametrised over `list_models()`, so a model is checked the moment it is
+registered: build (default and tiny), output shape, no NaN, one fit step on
+`tf.data`, a `.keras` round trip in a fresh process, and head overrides.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_zoo as kz
+from keras_zoo.training import compile_model
+from tests.helpers import sample_batch, tiny_args, tiny_model
+
+MODELS = kz.list_models()
+
+
+def _outputs(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builds_with_defaults(name):
+    model = kz.create_model(name)
+    assert isinstance(model, keras.Model)
+    assert model.name == name
+    assert model.count_params() > 0
+    assert model.optimizer is None, "builders must not compile"
+    assert all(layer.name for layer in model.layers)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_tiny_forward_and_fit_step(name):
+    info = kz.model_info(name)
+    model = tiny_model(name)
+    x, y = sample_batch(name, model, batch_size=4)
+    out = _outputs(model, x)
+    assert out.shape[0] == 4
+    assert out.dtype == np.float32
+    assert np.isfinite(out).all()
+    args = tiny_args(name)
+    if info.task in ("classification", "image_classification", "text_classification"):
+        assert out.shape == (4, args["num_classes"])
+    elif info.task == "seq2seq":
+        assert out.shape == (4, args["output_length"], args["vocab_size"])
+    elif info.task == "language_modeling":
+        assert out.shape == (4, args["sequence_length"], args["vocab_size"])
+    elif info.task == "image_generation":
+        assert out.shape == (4,) + tuple(args["input_shape"])
+
+    compile_model(model, info.task)
+    data = x if y is None else (x, y)
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(2)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    losses = [v[-1] for k, v in history.history.items() if "loss" in k]
+    assert losses and np.isfinite(losses).all()
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if "num_classes" in kz.model_info(n).defaults])
+def test_num_classes_override_changes_head(name):
+    model = tiny_model(name, num_classes=7)
+    x, _ = sample_batch(name, model, batch_size=2)
+    assert _outputs(model, x).shape == (2, 7)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if "vocab_size" in kz.model_info(n).defaults])
+def test_vocab_size_override(name):
+    model = tiny_model(name, vocab_size=23)
+    x, _ = sample_batch(name, model, batch_size=2, vocab_size=23)
+    out = _outputs(model, x)
+    if kz.model_info(name).task in ("seq2seq", "language_modeling"):
+        assert out.shape[-1] == 23
+    assert np.isfinite(out).all()
+
+
+_RELOAD = """
+import json, sys
+import numpy as np
+plain = sys.argv[2] == "plain"
+if plain:
+    import keras
+    load = keras.saving.load_model
+else:
+    import keras_zoo
+    load = keras_zoo.load_model
+results = {}
+for name, entry in json.load(open(sys.argv[1])).items():
+    data = np.load(entry["data"])
+    try:
+        model = load(entry["path"])
+    except Exception as e:
+        results[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
+        continue
+    out = np.asarray(model(data["x"], training=False))
+    results[name] = {"max_diff": float(np.max(np.abs(out - data["out"])))}
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """Saves every tiny model after a fit step, with inputs and outputs."""
+    root = tmp_path_factory.mktemp("saved")
+    index = {}
+    for name in MODELS:
+        model = tiny_model(name)
+        x, y = sample_batch(name, model, batch_size=3, seed=1)
+        compile_model(model, kz.model_info(name).task)
+        model.fit(x if y is None else (x, y), epochs=1, verbose=0, batch_size=3)
+        if kz.model_info(name).task == "image_generation":
+            x = np.random.default_rng(1).normal(size=(3, model.latent_dim)).astype("float32")
+        path = str(root / f"{name}.keras")
+        model.save(path)
+        np.savez(root / f"{name}.npz", x=x, out=_outputs(model, x))
+        index[name] = {"path": path, "data": str(root / f"{name}.npz")}
+    with open(root / "index.json", "w") as f:
+        json.dump(index, f)
+    return root / "index.json"
+
+
+def _reload_in_fresh_process(index, mode):
+    out = subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(index), mode],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def reloaded_with_zoo(saved_models):
+    return _reload_in_fresh_process(saved_models, "zoo")
+
+
+@pytest.fixture(scope="module")
+def reloaded_plain(saved_models):
+    return _reload_in_fresh_process(saved_models, "plain")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_keras_round_trip_in_fresh_process(name, reloaded_with_zoo):
+    result = reloaded_with_zoo[name]
+    assert "error" not in result, result
+    assert result["max_diff"] < 1e-5
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_plain_keras_load_never_silently_untrained(name, reloaded_plain):
+    """Without importing keras_zoo: identical predictions, or a clear error."""
+    result = reloaded_plain[name]
+    if "error" in result:
+        assert result["error"].strip(), result
+    else:
+        assert result["max_diff"] < 1e-5, result
