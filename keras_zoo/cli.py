@@ -1,0 +1,313 @@
+"""The `keras-zoo` command: a thin layer over the public API.
+
+```
+keras-zoo list --family cnn
+keras-zoo info resnet20
+keras-zoo train simple_cnn --dataset digits --epochs 10 --output runs/cnn
+keras-zoo evaluate runs/cnn
+keras-zoo generate runs/dcgan --num 64 --out samples.png
+keras-zoo generate runs/gpt --prompt "def " --length 200
+keras-zoo datasets
+```
+
+Exit codes: 0 done, 2 bad input (one line on stderr), 1 internal error.
+"""
+
+import argparse
+import ast
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import warnings
+
+from keras_zoo.errors import InvalidArgumentError, ZooError
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error as an exception, so `main` prints one line."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _model_arg(text):
+    """Parses `--arg key=value`; the value is a Python literal or a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass  # a plain string, e.g. classifier_activation=softmax
+    return key, value
+
+
+def build_parser():
+    """Returns the `keras-zoo` argument parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow logs and full tracebacks")
+    parser = _Parser(prog="keras-zoo", parents=[common],
+                     description="Known-good Keras 3 models by name, fitted on datasets.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", parents=[common], help="list the models",
+                       description="List the registered models.")
+    p.add_argument("pattern", nargs="?", help="wildcard on the name, e.g. 'resnet*'")
+    p.add_argument("--family", help="dense, cnn, rnn, transformer or gan")
+    p.add_argument("--task", help="e.g. image_classification")
+    p.add_argument("--params", action="store_true",
+                   help="also build each model to count its parameters (slower)")
+    p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser("info", parents=[common], help="describe a model",
+                       description="Describe a model: task, reference, arguments.")
+    p.add_argument("name")
+    p.set_defaults(run=_cmd_info)
+
+    p = sub.add_parser("datasets", parents=[common], help="list the datasets",
+                       description="List the datasets and their recipes.")
+    p.set_defaults(run=_cmd_datasets)
+
+    p = sub.add_parser("train", parents=[common], help="fit a model on a dataset",
+                       description="Fit a model on a dataset, evaluate it on the test split, "
+                       "and save the run. Rerun the same command after a crash to resume.")
+    p.add_argument("name", help="model name, see `keras-zoo list`")
+    p.add_argument("--dataset", help="dataset name (default: the model's)")
+    p.add_argument("--epochs", type=int, help="default: the dataset recipe's")
+    p.add_argument("--batch-size", type=int, help="default: the dataset recipe's")
+    p.add_argument("--output", help="run folder (config, history, model, checkpoints)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--strategy", default="auto", help="auto, cpu, one_device, mirrored, ...")
+    p.add_argument("--precision", default="auto",
+                   help="auto, float32, mixed_bfloat16 or mixed_float16")
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--data-dir", help="tfds data folder")
+    p.add_argument("--arg", dest="model_args", action="append", type=_model_arg, default=[],
+                   metavar="KEY=VALUE", help="model argument, e.g. --arg width=8 (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run")
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("evaluate", parents=[common], help="evaluate a saved model",
+                       description="Evaluate a run folder or .keras file on a dataset split.")
+    p.add_argument("path", help="run folder or .keras file")
+    p.add_argument("--dataset", help="dataset name (default: the run's)")
+    p.add_argument("--split", default="test", help="train, validation or test")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--data-dir", help="tfds data folder")
+    p.set_defaults(run=_cmd_evaluate)
+
+    p = sub.add_parser("generate", parents=[common], help="sample from a GAN or language model",
+                       description="Write a PNG grid of GAN samples, or print text from a "
+                       "language model run (--prompt).")
+    p.add_argument("path", help="run folder (or .keras file)")
+    p.add_argument("--num", type=int, default=64, help="number of images (GAN)")
+    p.add_argument("--out", help="PNG file to write (GAN)")
+    p.add_argument("--prompt", help="text to continue (language model)")
+    p.add_argument("--length", type=int, default=200, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(run=_cmd_generate)
+    return parser
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code (0, 1 or 2)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    if not verbose:
+        _quiet()
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args) or 0
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
+    except (_UsageError, ZooError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001  an internal error
+        if verbose:
+            traceback.print_exc()
+        print(f"internal error: {type(e).__name__}: {_one_line(e)}"
+              + ("" if verbose else " (rerun with --verbose for the traceback)"), file=sys.stderr)
+        return 1
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return text if len(text) <= 2000 else text[:2000] + " ..."
+
+
+def _quiet():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore")
+    for name in ("absl", "tensorflow", "jax", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _cmd_list(args):
+    import keras_zoo as kz
+
+    rows = []
+    for name in kz.list_models(args.pattern, family=args.family, task=args.task):
+        info = kz.model_info(name)
+        row = [name, info.family, info.task, info.dataset]
+        if args.params:
+            row.insert(3, f"{kz.create_model(name).count_params():,}")
+        rows.append(row)
+    header = ["name", "family", "task", "dataset"]
+    if args.params:
+        header.insert(3, "params")
+    _table(rows, header)
+
+
+def _cmd_info(args):
+    import keras_zoo as kz
+
+    info = kz.model_info(args.name)
+    print(f"{info.name}: {info.description}")
+    print(f"  family     {info.family}")
+    print(f"  task       {info.task}")
+    print(f"  inputs     {', '.join(info.inputs)}")
+    print(f"  dataset    {info.dataset}")
+    print(f"  reference  {info.reference}")
+    print("  arguments (override with `keras-zoo train --arg KEY=VALUE`):")
+    for key, value in info.defaults.items():
+        print(f"    {key}={value!r}")
+
+
+def _cmd_datasets(args):
+    import keras_zoo as kz
+
+    rows = []
+    for name in kz.list_datasets():
+        spec = kz.dataset_spec(name)
+        rows.append([name, spec.kind, spec.batch_size, spec.epochs, spec.source])
+    _table(rows, ["name", "kind", "batch", "epochs", "source"])
+
+
+def _cmd_train(args):
+    import keras_zoo as kz
+
+    dataset = args.dataset or kz.model_info(args.name).dataset
+    start = time.time()
+    result = kz.fit(
+        args.name, dataset, epochs=args.epochs, batch_size=args.batch_size,
+        strategy=args.strategy, precision=args.precision, output_dir=args.output,
+        seed=args.seed, steps_per_epoch=args.steps_per_epoch, data_dir=args.data_dir,
+        model_args=dict(args.model_args) or None, overwrite=args.overwrite,
+    )
+    seconds = time.time() - start
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
+    where = "final" if "d_loss" in result.metrics else "test"
+    print(f"{args.name} on {dataset}: {where} {scores}  ({seconds:.0f} s)")
+    if result.output_dir:
+        print(f"run saved in {result.output_dir}")
+
+
+def _cmd_evaluate(args):
+    import keras_zoo as kz
+    from keras_zoo import runs, training
+
+    dataset = args.dataset
+    if not os.path.exists(args.path):
+        kz.load_model(args.path)  # raises: no such file or folder
+    if dataset is None:
+        run_dir = training.run_dir_of(args.path)
+        if run_dir is None:
+            raise InvalidArgumentError(
+                f"--dataset is needed: {args.path!r} is not in a run folder. "
+                f"Received: path={args.path!r}"
+            )
+        dataset = runs.read_json(os.path.join(run_dir, runs.CONFIG))["dataset"]
+    metrics = kz.evaluate(args.path, dataset, split=args.split, batch_size=args.batch_size,
+                          data_dir=args.data_dir)
+    print(json.dumps(metrics, sort_keys=True))
+
+
+def _cmd_generate(args):
+    import keras_zoo as kz
+    from keras_zoo import data, errors, runs, training
+
+    for flag, value in (("--num", args.num), ("--length", args.length)):
+        errors.check_positive_int(value, flag)
+    model = kz.load_model(args.path)
+    if hasattr(model, "generator"):
+        if not args.out:
+            raise InvalidArgumentError("--out FILE.png is needed to write GAN samples.")
+        from keras_zoo import plots
+        from keras_zoo.models import gan
+
+        images = gan.sample_images(model, args.num, seed=args.seed)
+        plots.save_image_grid(images, args.out)
+        print(f"wrote {args.num} samples to {args.out}")
+        return
+    if args.prompt is None:
+        raise InvalidArgumentError(
+            f"Model {model.name!r} is not a GAN; give --prompt TEXT to continue text with a "
+            f"language model run. Received: path={args.path!r}"
+        )
+    run_dir = training.run_dir_of(args.path)
+    vocabulary = _read_run_vocabulary(run_dir, args.path)
+    from keras_zoo.models import transformer
+
+    config = runs.read_json(os.path.join(run_dir, runs.CONFIG))
+    recipe = data.RECIPES.get(config.get("dataset"))
+    char_level = recipe.split == "character" if recipe else all(len(t) == 1 for t in vocabulary[2:])
+    ids = encode(args.prompt, vocabulary, char_level)
+    if not ids:
+        raise InvalidArgumentError(f"The prompt has no tokens. Received: prompt={args.prompt!r}")
+    out = transformer.generate(model, ids, args.length, temperature=args.temperature,
+                               top_k=args.top_k, seed=args.seed)
+    print(decode(out, vocabulary, char_level))
+
+
+def _read_run_vocabulary(run_dir, path):
+    from keras_zoo import runs
+
+    vocab_path = run_dir and os.path.join(run_dir, runs.VOCABULARY)
+    if not vocab_path or not os.path.isfile(vocab_path):
+        raise InvalidArgumentError(
+            f"Text generation needs the run folder's {runs.VOCABULARY}. Received: path={path!r}"
+        )
+    return runs.read_vocabulary(vocab_path)
+
+
+def encode(text, vocabulary, char_level):
+    """Token ids of `text` (id = index in `vocabulary`; 1 for unknown tokens)."""
+    index = {token: i for i, token in enumerate(vocabulary) if i >= 2}
+    tokens = list(text) if char_level else text.lower().split()
+    return [index.get(token, 1) for token in tokens]
+
+
+def decode(ids, vocabulary, char_level):
+    """Text of token ids; padding (0) is dropped, unknown ids shown as `vocabulary[1]`."""
+    tokens = [vocabulary[i] if 0 < i < len(vocabulary) else "" for i in map(int, ids)]
+    return ("" if char_level else " ").join(t for t in tokens if t)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

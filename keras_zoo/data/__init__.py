@@ -1,0 +1,55 @@
+"""Datasets by name: recipes, offline tfds builders and input pipelines.
+
+Every dataset yields batches `(x, y)` in the format of its kind:
+
+- "image": x float32 (B, H, W, C) in [0, 1]; y int32 (B,).
+  With `images_only=True` (GANs): x alone.
+- "text": x int32 (B, sequence_length) token ids, 0 = padding, 1 = OOV;
+  y int32 (B,).
+- "seq2seq": x int32 (B, sequence_length); y int32 (B, output_length).
+- "lm": x int32 (B, sequence_length); y int32 (B, sequence_length),
+  x shifted by one token.
+
+Importing this package registers the offline tfds builders (`digits`,
+`addition`, `half_sums`, `tiny_corpus`), so `tfds.load("digits")` works
+without network.
+
+```python
+from keras_zoo import data
+
+data.list_datasets()
+spec = data.dataset_spec("digits")      # input_shape, num_classes, defaults
+prepared = data.prepare("digits")       # spec, train, validation, test
+```
+"""
+
+from keras_zoo.data.offline import Addition, Digits, HalfSums, TinyCorpus
+from keras_zoo.data.pipeline import (
+    PreparedData,
+    check_compatible,
+    dataset_spec,
+    list_datasets,
+    load_dataset,
+    prepare,
+)
+from keras_zoo.data.recipes import KINDS, RECIPES, DatasetSpec, Recipe
+from keras_zoo.data.text import load_vocabulary, save_vocabulary
+
+__all__ = [
+    "KINDS",
+    "RECIPES",
+    "Addition",
+    "DatasetSpec",
+    "Digits",
+    "HalfSums",
+    "PreparedData",
+    "Recipe",
+    "TinyCorpus",
+    "check_compatible",
+    "dataset_spec",
+    "list_datasets",
+    "load_dataset",
+    "load_vocabulary",
+    "prepare",
+    "save_vocabulary",
+]

@@ -1,0 +1,481 @@
+"""Input pipelines: tfds examples to batched `tf.data.Dataset`s.
+
+Order, after the Flax examples: read, decode in a parallel map, cache,
+shuffle with a seed (training only, reshuffled each epoch), augment, batch,
+finish each batch in a parallel map (scale images to [0, 1], turn text into
+token ids), prefetch. Images are cached as uint8 and scaled per batch, so the
+cache holds 4x less than float32 and the scaling runs once per batch.
+"""
+
+import concurrent.futures
+import dataclasses
+import re
+import socket
+
+import keras
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_zoo import errors
+from keras_zoo.data import offline
+from keras_zoo.data.recipes import KIND_DESCRIPTIONS, RECIPES, DatasetSpec
+
+AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_SEED = 0
+# Where tfds downloads most datasets from; a connection in a few seconds
+# tells whether downloading can work at all.
+_PROBE_ADDRESS = ("storage.googleapis.com", 443)
+_PROBE_TIMEOUT = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    """The three splits of a dataset, ready for `model.fit`.
+
+    Attributes:
+        spec: the `DatasetSpec`; for text its `vocab_size` is the size of
+            `vocabulary`.
+        train: shuffled, batched, last partial batch dropped.
+        validation: batched, every example.
+        test: batched, every example.
+        vocabulary: the token list (index = token id) for text, seq2seq and
+            lm data, `None` for images. Save it to evaluate or generate later.
+    """
+
+    spec: DatasetSpec
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    vocabulary: list = None
+
+
+def list_datasets():
+    """Returns the sorted names of the datasets the zoo has recipes for.
+
+    Example:
+
+    >>> list_datasets()[:3]
+    ['addition', 'cifar10', 'cifar100']
+    """
+    return sorted(RECIPES)
+
+
+def _recipe(name):
+    if not isinstance(name, str) or name not in RECIPES:
+        raise errors.unknown_name("dataset", name, RECIPES)
+    return RECIPES[name]
+
+
+def dataset_spec(name, *, data_dir=None):
+    """Returns the `DatasetSpec` of a dataset: shapes, classes, defaults.
+
+    Shapes and class counts come from the tfds builder's info; nothing is
+    downloaded or generated.
+
+    Args:
+        name: a name from `list_datasets()`.
+        data_dir: tfds data directory; `None` uses tfds's default.
+
+    Returns:
+        A frozen `DatasetSpec`.
+
+    Example:
+
+    >>> spec = dataset_spec("digits")
+    >>> spec.input_shape, spec.num_classes, spec.batch_size
+    ((8, 8, 1), 10, 32)
+    """
+    recipe = _recipe(name)
+    features = tfds.builder(name, data_dir=data_dir).info.features
+    input_shape = num_classes = vocab_size = None
+    if recipe.kind == "image":
+        input_shape = tuple(features[recipe.x_key].shape)
+    if recipe.y_key is not None and isinstance(
+        features[recipe.y_key], tfds.features.ClassLabel
+    ):
+        num_classes = features[recipe.y_key].num_classes
+    if recipe.vocabulary is not None:
+        vocab_size = len(recipe.vocabulary) + 2  # 0 padding, 1 OOV
+    elif recipe.max_tokens is not None:
+        vocab_size = recipe.max_tokens
+    return DatasetSpec(
+        name=name,
+        kind=recipe.kind,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        vocab_size=vocab_size,
+        sequence_length=recipe.sequence_length,
+        output_length=recipe.output_length,
+        train_split=recipe.train_split,
+        validation_split=recipe.validation_split,
+        test_split=recipe.test_split,
+        batch_size=recipe.batch_size,
+        epochs=recipe.epochs,
+        description=recipe.description,
+        source=recipe.source,
+    )
+
+
+def check_compatible(model_info, spec):
+    """Raises `IncompatibleError` if a model cannot read a dataset.
+
+    Args:
+        model_info: a `ModelInfo` (see `keras_zoo.model_info`) or model name.
+        spec: a `DatasetSpec` or dataset name.
+
+    Example:
+
+    >>> check_compatible(model_info("simple_cnn"), dataset_spec("digits"))
+    """
+    if isinstance(model_info, str):
+        from keras_zoo.registry import model_info as get_model_info
+
+        model_info = get_model_info(model_info)
+    if isinstance(spec, str):
+        _recipe(spec)
+        kind = RECIPES[spec].kind
+        name = spec
+    else:
+        kind, name = spec.kind, spec.name
+    if kind in model_info.inputs:
+        return
+    reads = " or ".join(KIND_DESCRIPTIONS[k] for k in model_info.inputs)
+    fitting = [n for n, r in sorted(RECIPES.items()) if r.kind in model_info.inputs]
+    raise errors.IncompatibleError(
+        f"{model_info.name} reads {reads} but {name} provides "
+        f"{KIND_DESCRIPTIONS[kind]}. Datasets that fit: "
+        f"{', '.join(fitting) if fitting else 'none yet'}."
+    )
+
+
+def _tfds_is_mocked():
+    """True inside `tfds.testing.mock_data`, where preparing is a no-op."""
+    method = tfds.core.DatasetBuilder.download_and_prepare
+    return getattr(method, "__module__", "").startswith("tensorflow_datasets.testing")
+
+
+def _network_available():
+    """Whether tfds's download server answers within a few seconds."""
+
+    def connect():
+        with socket.create_connection(_PROBE_ADDRESS, timeout=_PROBE_TIMEOUT):
+            return True
+
+    # A thread, because name resolution ignores socket timeouts.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(connect).result(timeout=_PROBE_TIMEOUT + 0.5)
+    except (OSError, concurrent.futures.TimeoutError):
+        return False
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _builder(name, data_dir):
+    """Returns the prepared tfds builder of a dataset.
+
+    Offline builders are generated on first use; tfds datasets are
+    downloaded only if the network answers, otherwise a clear error.
+    """
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared() or _tfds_is_mocked():
+        return builder
+    if name in offline.BUILDERS:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+        )
+        return builder
+    if not _network_available():
+        root = builder.data_dir_root
+        raise errors.DatasetNotAvailableError(
+            f"Dataset {name!r} is not prepared in {root} and cannot be "
+            "downloaded (no network). On a machine with network access run "
+            f"`tfds build {name} --data_dir DIR` (or `tfds.builder({name!r}, "
+            "data_dir=DIR).download_and_prepare()`), copy DIR here and pass "
+            "`data_dir=DIR` (CLI: --data-dir DIR). Datasets that need no "
+            f"download: {', '.join(sorted(offline.BUILDERS))}."
+        )
+    builder.download_and_prepare()
+    return builder
+
+
+def _check_split(recipe, builder, split):
+    """Raises `InvalidArgumentError` unless tfds can read `split`."""
+    known = set(builder.info.splits)
+    if not known:  # Under `tfds.testing.mock_data` splits are unknown.
+        known = {
+            re.sub(r"\[.*", "", s)
+            for s in (recipe.train_split, recipe.validation_split, recipe.test_split)
+        }
+    accepted = ", ".join(sorted(known))
+    if not isinstance(split, str):
+        raise errors.InvalidArgumentError(
+            f"`split` must be a tfds split string such as 'train' or "
+            f"'train[:90%]'. Received: split={split!r}. "
+            f"Splits of {recipe.name}: {accepted}."
+        )
+    try:
+        tfds.core.ReadInstruction.from_spec(split)
+    except (ValueError, AssertionError) as error:
+        raise errors.InvalidArgumentError(
+            f"Cannot parse split {split!r} ({error}). Use tfds syntax such as "
+            f"'train', 'train[:90%]' or 'train+test'. Received: split={split!r}. "
+            f"Splits of {recipe.name}: {accepted}."
+        ) from None
+    for part in split.split("+"):
+        base = re.sub(r"\[.*", "", part).strip()
+        if base != "all" and base not in known:
+            raise errors.InvalidArgumentError(
+                f"Dataset {recipe.name!r} has no split {base!r}. "
+                f"Received: split={split!r}. Available splits: {accepted}."
+            )
+
+
+def _read(recipe, builder, split):
+    """Reads a split as (x, y) pairs (x alone when there is no target)."""
+
+    def select(example):
+        if recipe.y_key is None:
+            return example[recipe.x_key]
+        target = example[recipe.y_key]
+        if target.dtype.is_integer:
+            target = tf.cast(target, tf.int32)
+        return example[recipe.x_key], target
+
+    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    return dataset.map(select, num_parallel_calls=AUTOTUNE)
+
+
+def _vectorizer(recipe, vocabulary, sequence_length, ragged=False):
+    return keras.layers.TextVectorization(
+        max_tokens=recipe.max_tokens if vocabulary is None else None,
+        standardize=recipe.standardize,
+        split=recipe.split,
+        output_sequence_length=None if ragged else sequence_length,
+        ragged=ragged,
+        vocabulary=None if vocabulary is None else list(vocabulary),
+        name=f"{recipe.name}_vectorizer",
+    )
+
+
+def _vocabulary(recipe, builder, vocabulary):
+    """Returns the token list: given, fixed by the recipe, or adapted on train."""
+    if vocabulary is not None:
+        vocabulary = [str(token) for token in vocabulary]
+        if len(vocabulary) < 3:
+            raise errors.InvalidArgumentError(
+                "`vocabulary` must list the tokens, index = token id. "
+                f"Received: vocabulary={vocabulary!r}"
+            )
+        return vocabulary
+    layer = _vectorizer(recipe, recipe.vocabulary, recipe.sequence_length)
+    if recipe.vocabulary is None:
+        texts = _read(recipe, builder, recipe.train_split)
+        texts = texts.map(lambda x, *_: x).batch(1024).prefetch(AUTOTUNE)
+        layer.adapt(texts)
+    return [str(token) for token in layer.get_vocabulary()]
+
+
+def _augment(images, seeds):
+    """Random horizontal flip and 4-pixel translation (pad and crop)."""
+    flip_seed, crop_seed = seeds[0], seeds[1]
+    images = tf.image.stateless_random_flip_left_right(images, flip_seed)
+    shape = tf.shape(images)
+    padded = tf.pad(images, [[4, 4], [4, 4], [0, 0]], mode="REFLECT")
+    return tf.image.stateless_random_crop(padded, shape, crop_seed)
+
+
+def _finisher(recipe, vocabulary):
+    """Returns the per-batch map: scale images, or vectorise text."""
+    if recipe.kind == "image":
+        return lambda x, *y: (tf.cast(x, tf.float32) / 255.0, *y)
+    if recipe.kind == "lm":
+        return None
+
+    layers = {
+        length: _vectorizer(recipe, vocabulary, length)
+        for length in (recipe.sequence_length, recipe.output_length)
+        if length is not None
+    }
+
+    def vectorize(texts, length):
+        ids = tf.cast(layers[length](texts), tf.int32)
+        # Keep the static batch size that `drop_remainder=True` gives.
+        return tf.ensure_shape(ids, texts.shape.concatenate([length]))
+
+    if recipe.kind == "seq2seq":
+        return lambda x, y: (
+            vectorize(x, recipe.sequence_length),
+            vectorize(y, recipe.output_length),
+        )
+    return lambda x, y: (vectorize(x, recipe.sequence_length), y)
+
+
+def _lm_windows(recipe, dataset, vocabulary):
+    """Documents to (x, y) windows of `sequence_length`, y shifted by one."""
+    layer = _vectorizer(recipe, vocabulary, None, ragged=True)
+    tokens = dataset.batch(64).map(lambda texts: layer(texts).flat_values)
+    windows = tokens.unbatch().batch(recipe.sequence_length + 1, drop_remainder=True)
+    return windows.map(
+        lambda w: (tf.cast(w[:-1], tf.int32), tf.cast(w[1:], tf.int32)),
+        num_parallel_calls=AUTOTUNE,
+    )
+
+
+def _filled_cache(dataset):
+    """Caches a dataset in memory and fills the cache now, in one pass.
+
+    tf.data's memory cache can keep a truncated copy when a partly read
+    iterator (`next(iter(ds))`, `ds.take(1)`) is still being torn down while
+    the next one starts (seen with TF 2.21); a cache filled before any other
+    iterator exists is complete. The pass also gives the cardinality, which
+    windowed text does not know otherwise.
+    """
+    dataset = dataset.cache()
+    count = dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+    return dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
+              drop_remainder, repeat, images_only, vocabulary):
+    dataset = _read(recipe, builder, split)
+    if recipe.kind == "lm":
+        dataset = _lm_windows(recipe, dataset, vocabulary)
+    dataset = _filled_cache(dataset)
+    if shuffle:
+        dataset = dataset.shuffle(recipe.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if shuffle and recipe.augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, seeds.batch(4))
+        dataset = dataset.map(
+            lambda xy, s: (_augment(xy[0], tf.reshape(s, (2, 2))), xy[1]),
+            num_parallel_calls=AUTOTUNE,
+        )
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    finish = _finisher(recipe, vocabulary)
+    if finish is not None:
+        dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
+    if images_only:
+        dataset = dataset.map(lambda x, y: x, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def _checked_options(recipe, batch_size, seed, images_only):
+    batch_size = errors.check_positive_int(
+        recipe.batch_size if batch_size is None else batch_size, "batch_size"
+    )
+    if seed is None:
+        seed = DEFAULT_SEED
+    elif isinstance(seed, bool) or not isinstance(seed, int):
+        raise errors.InvalidArgumentError(f"`seed` must be an int or None. Received: seed={seed!r}")
+    if images_only and recipe.kind != "image":
+        raise errors.InvalidArgumentError(
+            f"`images_only=True` needs an image dataset; {recipe.name} provides "
+            f"{KIND_DESCRIPTIONS[recipe.kind]}. Received: images_only={images_only!r}"
+        )
+    return batch_size, seed
+
+
+def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=None,
+                 data_dir=None, drop_remainder=None, repeat=False, images_only=False,
+                 vocabulary=None):
+    """Returns a batched, prefetched `tf.data.Dataset` of a dataset's split.
+
+    Yields `(x, y)` batches in the format of the dataset's kind (see
+    `keras_zoo.data`), or `x` alone with `images_only=True`.
+
+    Args:
+        name: a name from `list_datasets()`.
+        split: a tfds split string, e.g. `"test"` or `"train[:90%]"`.
+            `"train"` means the recipe's training split (`spec.train_split`).
+        batch_size: examples per batch; `None` uses the recipe's default.
+        shuffle: shuffle the examples (seeded, reshuffled each epoch);
+            `None` shuffles the training split only.
+        seed: seed of shuffling and augmentation; `None` uses 0, so runs
+            repeat.
+        data_dir: tfds data directory; `None` uses tfds's default.
+        drop_remainder: drop the last partial batch; `None` drops it when
+            shuffling (training) and keeps every example otherwise.
+        repeat: repeat forever (use with `steps_per_epoch`).
+        images_only: yield images alone (for GANs); image datasets only.
+        vocabulary: token list (index = token id) for text data, e.g. the
+            one `prepare` returned for training; `None` adapts it on the
+            training split (or uses the recipe's fixed one).
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Raises:
+        UnknownNameError: `name` is not a known dataset.
+        InvalidArgumentError: a bad split or argument.
+        DatasetNotAvailableError: the data is not on disk and cannot be
+            downloaded.
+
+    Example:
+
+    >>> ds = load_dataset("digits", "test", batch_size=64)
+    >>> x, y = next(iter(ds))  # x: (64, 8, 8, 1) float32, y: (64,) int32
+    """
+    recipe = _recipe(name)
+    batch_size, seed = _checked_options(recipe, batch_size, seed, images_only)
+    builder = _builder(name, data_dir)
+    if split == "train":
+        split = recipe.train_split
+    _check_split(recipe, builder, split)
+    if shuffle is None:
+        shuffle = split == recipe.train_split
+    if drop_remainder is None:
+        drop_remainder = bool(shuffle)
+    if recipe.kind != "image":
+        vocabulary = _vocabulary(recipe, builder, vocabulary)
+    return _pipeline(
+        recipe, builder, split, batch_size=batch_size, shuffle=shuffle, seed=seed,
+        drop_remainder=drop_remainder, repeat=repeat, images_only=images_only,
+        vocabulary=vocabulary,
+    )
+
+
+def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=False,
+            vocabulary=None):
+    """Returns the training, validation and test splits and the vocabulary.
+
+    Args:
+        name: a name from `list_datasets()`.
+        batch_size: examples per batch; `None` uses the recipe's default.
+        seed: seed of shuffling and augmentation; `None` uses 0.
+        data_dir: tfds data directory; `None` uses tfds's default.
+        images_only: yield images alone (for GANs).
+        vocabulary: token list to reuse; `None` adapts (or uses the fixed one).
+
+    Returns:
+        A `PreparedData(spec, train, validation, test, vocabulary)`.
+
+    Example:
+
+    >>> data = prepare("addition")
+    >>> model.fit(data.train, validation_data=data.validation, epochs=data.spec.epochs)
+    """
+    recipe = _recipe(name)
+    batch_size, seed = _checked_options(recipe, batch_size, seed, images_only)
+    builder = _builder(name, data_dir)
+    spec = dataset_spec(name, data_dir=data_dir)
+    if recipe.kind != "image":
+        vocabulary = _vocabulary(recipe, builder, vocabulary)
+        spec = dataclasses.replace(spec, vocab_size=len(vocabulary))
+
+    def split_dataset(split, training):
+        return _pipeline(
+            recipe, builder, split, batch_size=batch_size, shuffle=training, seed=seed,
+            drop_remainder=training, repeat=False, images_only=images_only,
+            vocabulary=vocabulary,
+        )
+
+    return PreparedData(
+        spec=spec,
+        train=split_dataset(recipe.train_split, True),
+        validation=split_dataset(recipe.validation_split, False),
+        test=split_dataset(recipe.test_split, False),
+        vocabulary=vocabulary,
+    )

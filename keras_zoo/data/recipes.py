@@ -1,0 +1,281 @@
+"""Dataset recipes: what the zoo knows about each dataset, as data.
+
+A `Recipe` says where the examples come from (a tfds builder), which
+features are the input and the target, which splits train, validate and
+test, how text is turned into token ids, and the batch size and epochs a
+model of the zoo is fitted with by default. The pipeline in
+`keras_zoo.data.pipeline` reads recipes; it never branches on a name.
+"""
+
+import dataclasses
+import string
+
+KINDS = ("image", "features", "text", "seq2seq", "lm")
+
+# What each kind of data is, in words, for error messages.
+KIND_DESCRIPTIONS = {
+    "image": "images",
+    "features": "feature vectors",
+    "text": "token ids (text)",
+    "seq2seq": "token-id sequence pairs (seq2seq)",
+    "lm": "token-id windows for language modelling (lm)",
+}
+
+# Characters of the tiny corpus: printable ASCII and the newline. Anything
+# else maps to the OOV id 1.
+CORPUS_CHARACTERS = tuple(string.printable[:95]) + ("\n",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How to load, prepare and fit one dataset.
+
+    Attributes:
+        name: the tfds builder name, also the zoo's dataset name.
+        kind: the data format produced, one of `KINDS`.
+        source: where the data comes from, e.g. `"tfds"`.
+        description: one or two sentences, said to users.
+        train_split, validation_split, test_split: tfds split strings.
+        batch_size: default batch size.
+        epochs: default number of epochs.
+        x_key, y_key: the tfds features holding the input and the target.
+        shuffle_buffer: examples held by the training shuffle buffer.
+        augment: random flips and 4-pixel translations on training images.
+        max_tokens: vocabulary size cap when the vocabulary is adapted.
+        vocabulary: a fixed token list (no adapt); `None` adapts on train.
+        split: how text is cut into tokens, `"whitespace"` or `"character"`.
+        standardize: `TextVectorization` standardisation, `None` keeps text.
+        sequence_length: input length in tokens (text, seq2seq, lm).
+        output_length: target length in tokens (seq2seq).
+    """
+
+    name: str
+    kind: str
+    source: str
+    description: str
+    train_split: str
+    validation_split: str
+    test_split: str
+    batch_size: int
+    epochs: int
+    x_key: str = "image"
+    y_key: str = "label"
+    shuffle_buffer: int = 10_000
+    augment: bool = False
+    max_tokens: int = None
+    vocabulary: tuple = None
+    split: str = "whitespace"
+    standardize: str = None
+    sequence_length: int = None
+    output_length: int = None
+
+
+RECIPES = {
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            name="mnist",
+            kind="image",
+            source="tfds",
+            description="MNIST handwritten digits, 28x28 grey, 10 classes; "
+            "validation is the last 10% of the train split.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            batch_size=128,
+            epochs=10,
+        ),
+        Recipe(
+            name="fashion_mnist",
+            kind="image",
+            source="tfds",
+            description="Fashion-MNIST clothing images, 28x28 grey, 10 classes; "
+            "validation is the last 10% of the train split.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            batch_size=128,
+            epochs=15,
+        ),
+        Recipe(
+            name="cifar10",
+            kind="image",
+            source="tfds",
+            description="CIFAR-10 colour images, 32x32, 10 classes; training "
+            "images randomly flipped and translated by up to 4 pixels (He et al. "
+            "2015); validation is the last 10% of the train split.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            batch_size=128,
+            epochs=30,
+            augment=True,
+        ),
+        Recipe(
+            name="cifar100",
+            kind="image",
+            source="tfds",
+            description="CIFAR-100 colour images, 32x32, 100 fine classes; "
+            "training images randomly flipped and translated by up to 4 pixels; "
+            "validation is the last 10% of the train split.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            batch_size=128,
+            epochs=30,
+            augment=True,
+        ),
+        Recipe(
+            name="imdb_reviews",
+            kind="text",
+            source="tfds",
+            description="IMDB movie reviews, positive or negative; words "
+            "lower-cased, 20000-word vocabulary adapted on the training split, "
+            "reviews cut or padded to 200 tokens; validation is the last 10% "
+            "of the train split.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            batch_size=32,
+            epochs=3,
+            x_key="text",
+            shuffle_buffer=25_000,
+            max_tokens=20_000,
+            standardize="lower_and_strip_punctuation",
+            sequence_length=200,
+        ),
+        Recipe(
+            name="digits",
+            kind="image",
+            source="offline (ships with scikit-learn)",
+            description="UCI handwritten digits bundled with scikit-learn: 1797 "
+            "8x8 grey images, 10 classes, stratified 80/20 train/test split; "
+            "validation is the test split (the dataset is small).",
+            train_split="train",
+            validation_split="test",
+            test_split="test",
+            batch_size=32,
+            epochs=30,
+        ),
+        Recipe(
+            name="addition",
+            kind="seq2seq",
+            source="generated",
+            description="Sums of two numbers of up to 3 digits, as characters "
+            "('123+45' -> '168', padded with id 0), after the keras-io addition "
+            "example; 50000/5000/5000 train/validation/test, no question shared "
+            "between splits.",
+            train_split="train",
+            validation_split="validation",
+            test_split="test",
+            batch_size=64,
+            epochs=20,
+            x_key="question",
+            y_key="answer",
+            vocabulary=tuple("0123456789+"),
+            split="character",
+            sequence_length=7,
+            output_length=4,
+        ),
+        Recipe(
+            name="half_sums",
+            kind="text",
+            source="generated",
+            description="Sequences of 20 digits; is the sum of the first 10 "
+            "larger than the sum of the last 10? Balanced classes (chance is "
+            "50%); needs token order, not just a bag of words. "
+            "20000/2000/2000 train/validation/test.",
+            train_split="train",
+            validation_split="validation",
+            test_split="test",
+            batch_size=64,
+            epochs=10,
+            x_key="text",
+            vocabulary=tuple("0123456789"),
+            sequence_length=20,
+        ),
+        Recipe(
+            name="tiny_corpus",
+            kind="lm",
+            source="offline (ships with Python: pydoc_data.topics)",
+            description="Python's own documentation topics (about 460k "
+            "characters of English), character tokens (printable ASCII and "
+            "newline), windows of 128; 10% of the documents are the test "
+            "split, which is also the validation split.",
+            train_split="train",
+            validation_split="test",
+            test_split="test",
+            batch_size=32,
+            epochs=20,
+            x_key="text",
+            y_key=None,
+            vocabulary=CORPUS_CHARACTERS,
+            split="character",
+            sequence_length=128,
+        ),
+    )
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What a model needs to know about a dataset, and the recipe defaults.
+
+    Attributes:
+        name: dataset name.
+        kind: data format, one of `KINDS` (see `keras_zoo.data`).
+        input_shape: shape of one image (image kinds), else `None`.
+        num_classes: number of classes (classification), else `None`.
+        vocab_size: number of token ids including 0 (padding) and 1 (OOV).
+        sequence_length: input length in tokens.
+        output_length: target length in tokens (seq2seq).
+        train_split, validation_split, test_split: tfds split strings.
+        batch_size: default batch size.
+        epochs: default number of epochs.
+        description: what the data is and how it is split.
+        source: where the data comes from.
+    """
+
+    name: str
+    kind: str
+    input_shape: tuple = None
+    num_classes: int = None
+    vocab_size: int = None
+    sequence_length: int = None
+    output_length: int = None
+    train_split: str = "train"
+    validation_split: str = "test"
+    test_split: str = "test"
+    batch_size: int = 32
+    epochs: int = 1
+    description: str = ""
+    source: str = "tfds"
+
+    _MODEL_ARGS = (
+        "input_shape",
+        "num_classes",
+        "vocab_size",
+        "sequence_length",
+        "output_length",
+    )
+
+    def model_args(self):
+        """Returns the model builder arguments this dataset decides.
+
+        Only the non-`None` ones among `input_shape`, `num_classes`,
+        `vocab_size`, `sequence_length` and `output_length`.
+
+        Example:
+
+        >>> dataset_spec("digits").model_args()
+        {'input_shape': (8, 8, 1), 'num_classes': 10}
+        """
+        values = {key: getattr(self, key) for key in self._MODEL_ARGS}
+        return {key: value for key, value in values.items() if value is not None}
+
+    def to_dict(self):
+        """Returns the spec as a JSON-ready dict."""
+        result = dataclasses.asdict(self)
+        if self.input_shape is not None:
+            result["input_shape"] = list(self.input_shape)
+        return result

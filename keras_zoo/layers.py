@@ -1,0 +1,312 @@
+"""Custom layers shared across model families.
+
+Each layer stores every constructor argument, implements `get_config`, and is
+registered serializable under the `keras_zoo` package, so a saved `.keras`
+model reloads without `custom_objects`. Only `keras.ops` is used: the layers
+run on the TensorFlow and JAX backends and under `mixed_bfloat16`.
+"""
+
+import keras
+from keras import ops
+
+from keras_zoo.errors import InvalidArgumentError, check_positive_int
+
+
+def check_rate(value, name):
+    """Checks that `value` is a rate in [0, 1) and returns it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidArgumentError(
+            f"`{name}` must be a number in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_transformer_args(embed_dim, num_heads, ff_dim, dropout):
+    """Checks `TransformerBlock` arguments, so builders can fail up front."""
+    for name, value in dict(embed_dim=embed_dim, num_heads=num_heads, ff_dim=ff_dim).items():
+        check_positive_int(value, name)
+    if embed_dim % num_heads:
+        raise InvalidArgumentError(
+            "`embed_dim` must be divisible by `num_heads`. "
+            f"Received: embed_dim={embed_dim}, num_heads={num_heads}"
+        )
+    check_rate(dropout, "dropout")
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """Sum of a token embedding and a learned position embedding.
+
+    Follows the keras-io example "Text classification with Transformer".
+    Inputs may be shorter than `sequence_length`; positions start at 0.
+
+    Args:
+        vocab_size: number of token ids; ids are in `[0, vocab_size)`.
+        sequence_length: longest sequence the position table covers.
+        embed_dim: size of each embedding vector.
+        mask_zero: if True, id 0 is padding and a mask is passed on to the
+            following layers.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> layer = TokenAndPositionEmbedding(100, 16, 8)
+    >>> layer(np.zeros((2, 16), "int32")).shape
+    (2, 16, 8)
+    """
+
+    def __init__(self, vocab_size, sequence_length, embed_dim, mask_zero=False, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = check_positive_int(vocab_size, "vocab_size")
+        self.sequence_length = check_positive_int(sequence_length, "sequence_length")
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.mask_zero = bool(mask_zero)
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, embed_dim, dtype=self.dtype_policy, name="token_embedding"
+        )
+        self.position_embedding = keras.layers.Embedding(
+            sequence_length, embed_dim, dtype=self.dtype_policy, name="position_embedding"
+        )
+        self.supports_masking = self.mask_zero
+
+    def build(self, input_shape):
+        self.token_embedding.build(input_shape)
+        self.position_embedding.build((self.sequence_length,))
+        self.built = True
+
+    def call(self, inputs):
+        positions = ops.arange(ops.shape(inputs)[-1])  # (T,)
+        tokens = self.token_embedding(inputs)  # (B, T, C)
+        return tokens + self.position_embedding(positions)  # (B, T, C)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(inputs, 0)  # (B, T)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.embed_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            sequence_length=self.sequence_length,
+            embed_dim=self.embed_dim,
+            mask_zero=self.mask_zero,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class PatchEmbedding(keras.layers.Layer):
+    """Splits images into patches, projects them and adds positions.
+
+    The projection is a Conv2D with kernel and stride `patch_size`, which is
+    the same as flattening non-overlapping patches and applying one Dense
+    (Dosovitskiy et al. 2020, "An Image is Worth 16x16 Words").
+
+    Args:
+        patch_size: side of the square patches; must divide the image's
+            height and width.
+        embed_dim: size of each patch embedding.
+        use_class_token: if True, a learned class token is prepended, so
+            the output has `num_patches + 1` steps and step 0 is the token.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    Input shape: `(B, H, W, C)`. Output shape: `(B, N, embed_dim)` with
+    `N = (H // patch_size) * (W // patch_size)` (+1 with the class token).
+
+    Example:
+
+    >>> layer = PatchEmbedding(patch_size=4, embed_dim=16)
+    >>> layer(np.zeros((2, 32, 32, 3), "float32")).shape
+    (2, 64, 16)
+    """
+
+    def __init__(self, patch_size, embed_dim, use_class_token=False, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = check_positive_int(patch_size, "patch_size")
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.use_class_token = bool(use_class_token)
+        self.projection = keras.layers.Conv2D(
+            embed_dim,
+            kernel_size=patch_size,
+            strides=patch_size,
+            padding="valid",
+            dtype=self.dtype_policy,
+            name="projection",
+        )
+
+    def _num_steps(self, input_shape):
+        if len(input_shape) != 4:
+            raise InvalidArgumentError(
+                "PatchEmbedding expects images of shape (batch, height, width, channels). "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        height, width = input_shape[1], input_shape[2]
+        if height is None or width is None or height % self.patch_size or width % self.patch_size:
+            raise InvalidArgumentError(
+                "`patch_size` must divide the image height and width. "
+                f"Received: patch_size={self.patch_size}, image size={height}x{width}"
+            )
+        num_patches = (height // self.patch_size) * (width // self.patch_size)
+        return num_patches + int(self.use_class_token)
+
+    def build(self, input_shape):
+        num_steps = self._num_steps(input_shape)
+        self.projection.build(input_shape)
+        if self.use_class_token:
+            self.class_token = self.add_weight(
+                shape=(1, 1, self.embed_dim), initializer="zeros", name="class_token"
+            )
+        self.position_embedding = self.add_weight(
+            shape=(num_steps, self.embed_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="position_embedding",
+        )
+        self.built = True
+
+    def call(self, images):
+        x = self.projection(images)  # (B, H/p, W/p, C)
+        x = ops.reshape(x, (ops.shape(x)[0], -1, self.embed_dim))  # (B, N, C)
+        if self.use_class_token:
+            token = ops.cast(self.class_token, self.compute_dtype)  # (1, 1, C)
+            token = ops.broadcast_to(token, (ops.shape(x)[0], 1, self.embed_dim))  # (B, 1, C)
+            x = ops.concatenate([token, x], axis=1)  # (B, N+1, C)
+        return x + ops.cast(self.position_embedding, self.compute_dtype)  # (B, N(+1), C)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self._num_steps(input_shape), self.embed_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            patch_size=self.patch_size,
+            embed_dim=self.embed_dim,
+            use_class_token=self.use_class_token,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class TransformerBlock(keras.layers.Layer):
+    """Multi-head self-attention and a feed-forward network, with residuals.
+
+    Post-norm (`norm_first=False`) is the original Transformer and the
+    keras-io text classifier; pre-norm (`norm_first=True`) is ViT and GPT-2
+    style and trains more stably when blocks are stacked deep.
+
+    Args:
+        embed_dim: size of the input and output vectors.
+        num_heads: attention heads; must divide `embed_dim`.
+        ff_dim: hidden size of the feed-forward network.
+        dropout: dropout rate on the attention weights and on each residual
+            branch.
+        causal: if True, position t attends only to positions <= t (GPT).
+        norm_first: if True, pre-norm; else post-norm.
+        activation: activation of the feed-forward hidden layer.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    A padding mask from the previous layer (e.g. `TokenAndPositionEmbedding`
+    with `mask_zero=True`) keeps padded keys out of the attention.
+
+    Example:
+
+    >>> block = TransformerBlock(embed_dim=16, num_heads=2, ff_dim=32, causal=True)
+    >>> block(np.zeros((2, 10, 16), "float32")).shape
+    (2, 10, 16)
+    """
+
+    def __init__(
+        self,
+        embed_dim,
+        num_heads,
+        ff_dim,
+        dropout=0.0,
+        causal=False,
+        norm_first=False,
+        activation="relu",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.dropout = float(dropout)
+        self.causal = bool(causal)
+        self.norm_first = bool(norm_first)
+        self.activation = activation
+        self.supports_masking = True
+        policy = self.dtype_policy
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads,
+            key_dim=embed_dim // num_heads,
+            dropout=dropout,
+            dtype=policy,
+            name="attention",
+        )
+        self.attention_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="attention_dropout"
+        )
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=1e-6, dtype=policy, name="attention_norm"
+        )
+        self.ffn_intermediate = keras.layers.Dense(
+            ff_dim, activation=activation, dtype=policy, name="ffn_intermediate"
+        )
+        self.ffn_output = keras.layers.Dense(embed_dim, dtype=policy, name="ffn_output")
+        self.ffn_dropout = keras.layers.Dropout(dropout, dtype=policy, name="ffn_dropout")
+        self.ffn_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy, name="ffn_norm")
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.embed_dim:
+            raise InvalidArgumentError(
+                "TransformerBlock input's last axis must equal `embed_dim`. "
+                f"Received: input_shape={tuple(input_shape)}, embed_dim={self.embed_dim}"
+            )
+        self.attention.build(input_shape, input_shape)
+        self.attention_norm.build(input_shape)
+        self.ffn_intermediate.build(input_shape)
+        self.ffn_output.build(tuple(input_shape[:-1]) + (self.ff_dim,))
+        self.ffn_norm.build(input_shape)
+        self.built = True
+
+    def _attend(self, x, attention_mask, training):
+        x = self.attention(
+            x, x, attention_mask=attention_mask, use_causal_mask=self.causal, training=training
+        )  # (B, T, C)
+        return self.attention_dropout(x, training=training)
+
+    def _feed_forward(self, x, training):
+        x = self.ffn_intermediate(x)  # (B, T, F)
+        x = self.ffn_output(x)  # (B, T, C)
+        return self.ffn_dropout(x, training=training)
+
+    def call(self, inputs, training=None, mask=None):
+        attention_mask = None if mask is None else mask[:, None, :]  # (B, 1, T) keys
+        x = inputs  # (B, T, C)
+        if self.norm_first:
+            x = x + self._attend(self.attention_norm(x), attention_mask, training)
+            x = x + self._feed_forward(self.ffn_norm(x), training)
+        else:
+            x = self.attention_norm(x + self._attend(x, attention_mask, training))
+            x = self.ffn_norm(x + self._feed_forward(x, training))
+        return x  # (B, T, C)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            embed_dim=self.embed_dim,
+            num_heads=self.num_heads,
+            ff_dim=self.ff_dim,
+            dropout=self.dropout,
+            causal=self.causal,
+            norm_first=self.norm_first,
+            activation=self.activation,
+        )
+        return config

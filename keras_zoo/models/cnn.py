@@ -1,0 +1,277 @@
+"""Convolutional image classifiers: a simple convnet and the CIFAR ResNets."""
+
+import keras
+
+from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.models.dense import check_classifier, check_shape
+from keras_zoo.registry import register_model
+
+
+@register_model(
+    family="cnn",
+    task="image_classification",
+    dataset="mnist",
+    reference="keras-io, 'Simple MNIST convnet' (fchollet, 2015)",
+    tiny=dict(filters=(4, 8)),
+)
+def simple_cnn(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    filters=(32, 64),
+    kernel_size=3,
+    padding="same",
+    dropout=0.5,
+    classifier_activation=None,
+):
+    """Small convnet: Conv-ReLU-MaxPool blocks, Dropout, Dense head.
+
+    The keras-io example uses `padding="valid"` (28 -> 26 -> 13 -> 11 -> 5);
+    the default here is `"same"` (28 -> 14 -> 7) so that 8x8 images (the
+    offline "digits" dataset) keep a feature map after both poolings.
+
+    Args:
+        input_shape: image shape `(H, W, C)`.
+        num_classes: number of classes.
+        filters: filters of each Conv2D block; each block halves the size.
+        kernel_size: size of the square convolution kernels.
+        padding: `"same"` or `"valid"` (as in the keras-io example).
+        dropout: dropout rate before the head.
+        classifier_activation: `None` for float32 logits, or `"softmax"`.
+
+    Returns:
+        A Functional `keras.Model` named `"simple_cnn"`.
+
+    Example:
+
+    >>> model = simple_cnn(input_shape=(8, 8, 1), num_classes=10)
+    """
+    input_shape = check_shape(input_shape, rank=3)
+    check_classifier(num_classes, dropout, classifier_activation)
+    if not filters or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters):
+        raise InvalidArgumentError(
+            f"`filters` must be a non-empty tuple of positive ints. Received: filters={filters!r}"
+        )
+    if padding not in ("same", "valid"):
+        raise InvalidArgumentError(
+            f"`padding` must be 'same' or 'valid'. Received: padding={padding!r}"
+        )
+    size = min(input_shape[:2])
+    for _ in filters:
+        size = (size if padding == "same" else size - kernel_size + 1) // 2
+    if size < 1:
+        raise InvalidArgumentError(
+            f"Images of {input_shape[0]}x{input_shape[1]} are too small for {len(filters)} "
+            f"conv/pool blocks with padding={padding!r}; use padding='same', fewer filters "
+            f"or larger images. Received: input_shape={input_shape}"
+        )
+
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = inputs
+    for i, width in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(
+            width, kernel_size, padding=padding, activation="relu", name=f"block{i}_conv"
+        )(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)  # halves H and W
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation=classifier_activation, dtype="float32", name="predictions"
+    )(x)
+    return keras.Model(inputs, outputs, name="simple_cnn")
+
+
+def apply_basic_block(x, filters, stride, name, weight_decay=0.0):
+    """Residual basic block: two 3x3 conv-BN layers and a shortcut.
+
+    The shortcut is the identity, or a 1x1 conv + BN projection when the
+    block changes the shape (He et al.'s option B).
+
+    Args:
+        x: input tensor `(B, H, W, C)`.
+        filters: output channels.
+        stride: stride of the first conv (2 halves H and W).
+        name: prefix of the layer names, e.g. `"stage2_block1"`.
+        weight_decay: L2 weight decay of the conv kernels (see
+            `_cifar_resnet`).
+
+    Returns:
+        The output tensor `(B, H / stride, W / stride, filters)`.
+    """
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+
+    def conv_bn(y, kernel_size, stride, conv_name, bn_name):
+        y = keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=regularizer,
+            name=f"{name}_{conv_name}",
+        )(y)
+        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_{bn_name}")(y)
+
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = conv_bn(x, 1, stride, "shortcut_conv", "shortcut_bn")
+    y = conv_bn(x, 3, stride, "conv1", "bn1")
+    y = keras.layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = conv_bn(y, 3, 1, "conv2", "bn2")
+    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def _cifar_resnet(
+    depth, name, input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+):
+    """Builds a CIFAR ResNet of `depth = 6n + 2` layers (He et al. 2015, 4.2).
+
+    A 3x3 stem conv, three stages of `n` basic blocks with `width`, `2 width`
+    and `4 width` filters (the second and third start with stride 2), global
+    average pooling and a Dense head. `weight_decay` is the paper's decay
+    (gradient `+= weight_decay * w`), i.e. an L2 penalty of `weight_decay / 2`.
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise InvalidArgumentError(
+            f"A CIFAR ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110...). Received: depth={depth!r}"
+        )
+    input_shape = check_shape(input_shape, rank=3)
+    check_classifier(num_classes, dropout, classifier_activation)
+    if min(input_shape[:2]) < 4:
+        raise InvalidArgumentError(
+            "Images must be at least 4x4: two stages halve the feature map. "
+            f"Received: input_shape={input_shape}"
+        )
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise InvalidArgumentError(f"`width` must be a positive int. Received: width={width!r}")
+    if weight_decay < 0:
+        raise InvalidArgumentError(
+            f"`weight_decay` must be >= 0. Received: weight_decay={weight_decay!r}"
+        )
+    blocks_per_stage = (depth - 2) // 6
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = keras.layers.Conv2D(
+        width,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=regularizer,
+        name="stem_conv",
+    )(inputs)
+    x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
+    x = keras.layers.Activation("relu", name="stem_relu")(x)  # (B, H, W, width)
+    for stage in range(3):
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1
+            x = apply_basic_block(
+                x,
+                width * 2**stage,
+                stride,
+                name=f"stage{stage + 1}_block{block + 1}",
+                weight_decay=weight_decay,
+            )
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)  # (B, 4 width)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation=classifier_activation,
+        kernel_regularizer=regularizer,
+        dtype="float32",
+        name="predictions",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+_RESNET_REFERENCE = "He et al. 2015, Deep Residual Learning, arXiv:1512.03385 (CIFAR, option B)"
+
+
+@register_model(
+    family="cnn",
+    task="image_classification",
+    dataset="cifar10",
+    reference=_RESNET_REFERENCE,
+    tiny=dict(width=4),
+)
+def resnet20(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    width=16,
+    dropout=0.0,
+    weight_decay=1e-4,
+    classifier_activation=None,
+):
+    """ResNet-20 for small images (CIFAR-10 recipe of He et al.).
+
+    Args:
+        input_shape: image shape `(H, W, C)`, at least 4x4.
+        num_classes: number of classes.
+        width: filters of the first stage (16 in the paper); the next
+            stages use 2x and 4x.
+        dropout: dropout rate before the head (0 in the paper).
+        weight_decay: the paper's weight decay (1e-4) on conv and Dense
+            kernels; 0 for none.
+        classifier_activation: `None` for float32 logits, or `"softmax"`.
+
+    Returns:
+        A Functional `keras.Model` named `"resnet20"`.
+
+    Example:
+
+    >>> model = resnet20(input_shape=(28, 28, 1), width=8)
+    """
+    return _cifar_resnet(
+        20, "resnet20", input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+    )
+
+
+@register_model(
+    family="cnn",
+    task="image_classification",
+    dataset="cifar10",
+    reference=_RESNET_REFERENCE,
+    tiny=dict(width=4),
+)
+def resnet32(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    width=16,
+    dropout=0.0,
+    weight_decay=1e-4,
+    classifier_activation=None,
+):
+    """ResNet-32 for small images (CIFAR-10 recipe of He et al.).
+
+    Same arguments as `resnet20`; five basic blocks per stage.
+    """
+    return _cifar_resnet(
+        32, "resnet32", input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+    )
+
+
+@register_model(
+    family="cnn",
+    task="image_classification",
+    dataset="cifar10",
+    reference=_RESNET_REFERENCE,
+    tiny=dict(width=4),
+)
+def resnet56(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    width=16,
+    dropout=0.0,
+    weight_decay=1e-4,
+    classifier_activation=None,
+):
+    """ResNet-56 for small images (CIFAR-10 recipe of He et al.).
+
+    Same arguments as `resnet20`; nine basic blocks per stage.
+    """
+    return _cifar_resnet(
+        56, "resnet56", input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+    )

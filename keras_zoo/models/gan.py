@@ -1,0 +1,402 @@
+"""DCGAN: a generator and a discriminator trained adversarially by `fit()`.
+
+```python
+model = dcgan(input_shape=(28, 28, 1))
+model.compile()                      # Adam(2e-4, beta_1=0.5) for both nets
+model.fit(images)                    # images only, floats in [0, 1]
+samples = sample_images(model, 16, seed=0)   # (16, 28, 28, 1) in [0, 1]
+```
+
+The train step is written once (`DCGAN._adversarial_step`); only the way it
+takes gradients depends on the backend: a `tf.GradientTape` on TensorFlow,
+`jax.value_and_grad` over pure functions on JAX, where the whole step runs in
+a `keras.StatelessScope` that holds the state `fit()` passes in.
+"""
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.models.dense import check_shape
+from keras_zoo.registry import register_model
+
+_INIT = keras.initializers.RandomNormal(stddev=0.02)  # Radford et al., section 4
+_MAX_UPSAMPLINGS = 4  # 4x4 -> 64x64 as in the paper
+
+
+def _num_upsamplings(input_shape):
+    """Returns how often the generator doubles its start size (at least 4x4)."""
+    counts = []
+    for side in input_shape[:2]:
+        count = 0
+        while side % 2 == 0 and side // 2 >= 4 and count < _MAX_UPSAMPLINGS:
+            side //= 2
+            count += 1
+        counts.append(count)
+    return min(counts)
+
+
+def build_generator(input_shape, latent_dim, filters):
+    """DCGAN generator: noise `(B, latent_dim)` -> images `(B, H, W, C)` in [-1, 1].
+
+    Dense to a `(H / 2^k, W / 2^k)` map, then `k` stride-2 Conv2DTranspose
+    layers (BatchNorm + ReLU between, tanh at the end) halving the channels.
+    """
+    n = _num_upsamplings(input_shape)
+    height, width, channels = input_shape
+    start = (height // 2**n, width // 2**n, filters * 2 ** (n - 1))
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    x = keras.layers.Dense(int(np.prod(start)), use_bias=False, kernel_initializer=_INIT, name="project")(noise)
+    x = keras.layers.Reshape(start, name="reshape")(x)  # (B, H / 2^n, W / 2^n, filters 2^(n-1))
+    x = keras.layers.BatchNormalization(name="project_bn")(x)
+    x = keras.layers.ReLU(name="project_relu")(x)
+    for i in range(1, n):
+        x = keras.layers.Conv2DTranspose(
+            filters * 2 ** (n - 1 - i), 4, strides=2, padding="same", use_bias=False,
+            kernel_initializer=_INIT, name=f"up{i}_conv",
+        )(x)  # doubles H and W
+        x = keras.layers.BatchNormalization(name=f"up{i}_bn")(x)
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    images = keras.layers.Conv2DTranspose(
+        channels, 4, strides=2, padding="same", activation="tanh",
+        kernel_initializer=_INIT, dtype="float32", name="images",
+    )(x)  # (B, H, W, C)
+    return keras.Model(noise, images, name="generator")
+
+
+def build_discriminator(input_shape, filters):
+    """DCGAN discriminator: images in [-1, 1] -> one float32 logit per image.
+
+    Stride-2 Conv2D + LeakyReLU(0.2) layers doubling the channels, mirroring
+    the generator; no BatchNorm (as in the keras-io DCGAN), so the
+    discriminator behaves the same in the generator step.
+    """
+    n = _num_upsamplings(input_shape)
+    images = keras.Input(shape=input_shape, name="images")
+    x = images
+    for i in range(n):
+        x = keras.layers.Conv2D(
+            filters * 2**i, 4, strides=2, padding="same", kernel_initializer=_INIT,
+            name=f"down{i + 1}_conv",
+        )(x)  # halves H and W
+        x = keras.layers.LeakyReLU(0.2, name=f"down{i + 1}_lrelu")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    logits = keras.layers.Dense(1, kernel_initializer=_INIT, dtype="float32", name="logit")(x)
+    return keras.Model(images, logits, name="discriminator")
+
+
+class _OptimizerPair:
+    """The two optimizers seen by `fit()` as one (`model.optimizer`).
+
+    Keras reads `optimizer.variables` to carry optimizer state through
+    the JAX train step, and callbacks (TensorBoard, LearningRateScheduler)
+    recognise several optimizers by an `optimizers` attribute.
+    """
+
+    def __init__(self, model, d_optimizer, g_optimizer):
+        self.optimizers = [d_optimizer, g_optimizer]
+        self._networks = [model.discriminator, model.generator]
+
+    @property
+    def built(self):
+        return all(o.built for o in self.optimizers)
+
+    def build(self, variables=None):
+        for optimizer, network in zip(self.optimizers, self._networks):
+            if not optimizer.built:
+                optimizer.build(network.trainable_variables)
+
+    @property
+    def variables(self):
+        return self.optimizers[0].variables + self.optimizers[1].variables
+
+    @property
+    def iterations(self):
+        return self.optimizers[1].iterations  # one generator update per step
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class DCGAN(keras.Model):
+    """A GAN whose `fit()` trains the discriminator, then the generator.
+
+    A Functional model `noise -> generator(noise)`: calling or predicting
+    generates images in [-1, 1]. `fit()` takes images only (a dataset of
+    image batches, or `(images, labels)` whose labels are ignored), with
+    values in [0, 1]; the step maps them to [-1, 1]. Logs: `d_loss`, `g_loss`.
+
+    Args:
+        generator: model `(B, latent_dim)` -> `(B, H, W, C)`, tanh output.
+        discriminator: model `(B, H, W, C)` -> `(B, 1)` logits.
+        seed: seed of the noise drawn in the train step.
+        name: model name.
+
+    Example:
+
+    >>> model = DCGAN(build_generator((8, 8, 1), 16, 8), build_discriminator((8, 8, 1), 8))
+    >>> model.compile()
+    """
+
+    def __init__(self, generator, discriminator, seed=None, name="dcgan", **kwargs):
+        noise = keras.Input(shape=generator.input_shape[1:], name="noise")
+        super().__init__(inputs=noise, outputs=generator(noise), name=name, **kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = generator.input_shape[-1]
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+
+    def compile(self, d_optimizer="auto", g_optimizer="auto", loss="auto", **kwargs):
+        """Configures adversarial training.
+
+        Args:
+            d_optimizer: optimizer of the discriminator; `"auto"` is
+                `Adam(2e-4, beta_1=0.5)` (Radford et al.).
+            g_optimizer: optimizer of the generator; `"auto"` as above.
+            loss: loss of a logit against labels 1 (real) / 0 (fake);
+                `"auto"` is `BinaryCrossentropy(from_logits=True)`.
+            **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`,
+                `jit_compile`, `steps_per_execution`).
+        """
+        if keras.backend.backend() not in ("tensorflow", "jax"):
+            raise InvalidArgumentError(
+                "DCGAN trains on the TensorFlow and JAX backends. "
+                f"Received: KERAS_BACKEND={keras.backend.backend()!r}"
+            )
+        for key in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
+            if key in kwargs:
+                raise InvalidArgumentError(
+                    f"DCGAN.compile takes d_optimizer, g_optimizer and loss, not {key!r}. "
+                    f"Received: {key}={kwargs[key]!r}"
+                )
+        super().compile(**kwargs)
+        if d_optimizer == "auto":
+            d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5, name="d_optimizer")
+        if g_optimizer == "auto":
+            g_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5, name="g_optimizer")
+        self.d_optimizer = keras.optimizers.get(d_optimizer)
+        self.g_optimizer = keras.optimizers.get(g_optimizer)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True) if loss == "auto" else keras.losses.get(loss)
+        self.optimizer = _OptimizerPair(self, self.d_optimizer, self.g_optimizer)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def train_step(self, *args):
+        """One adversarial step: `(data)` on TensorFlow, `(state, data)` on JAX."""
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._adversarial_step(*args, loss_and_grads=_tf_loss_and_grads)
+
+    def _jax_train_step(self, state, data):
+        refs = (
+            self.trainable_variables,
+            self.non_trainable_variables,
+            self.optimizer.variables,
+            self.metrics_variables,
+        )
+        mapping = [(ref, value) for rs, vs in zip(refs, state) for ref, value in zip(rs, vs)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = self._adversarial_step(data, loss_and_grads=self._jax_loss_and_grads)
+        state = tuple([scope.get_current_value(ref) for ref in rs] for rs in refs)
+        return logs, state
+
+    def _jax_loss_and_grads(self, variables, loss_fn):
+        """`loss_fn()` and its gradient w.r.t. `variables`, by `jax.value_and_grad`.
+
+        Runs inside the step's StatelessScope; the loss is made a pure
+        function of `variables`, every other model variable (BatchNorm
+        statistics, the noise seed) is passed in and its update assigned back.
+        """
+        import jax
+
+        ids = {id(v) for v in variables}
+        others = [v for v in self.variables if id(v) not in ids]
+
+        def pure_loss(values):
+            mapping = list(zip(variables, values)) + [(v, v.value) for v in others]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                loss = loss_fn()
+            return loss, [scope.get_current_value(v) for v in others]
+
+        (loss, updates), grads = jax.value_and_grad(pure_loss, has_aux=True)(
+            [v.value for v in variables]
+        )
+        for variable, value in zip(others, updates):
+            variable.assign(value)
+        return loss, grads
+
+    def _adversarial_step(self, data, loss_and_grads):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real = ops.cast(real, "float32") * 2.0 - 1.0  # [0, 1] -> [-1, 1], the tanh range
+        batch_size = ops.shape(real)[0]
+
+        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        fake = self.generator(noise, training=True)
+
+        def d_loss_fn():
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            return self.loss_fn(ops.ones_like(real_logits), real_logits) + self.loss_fn(
+                ops.zeros_like(fake_logits), fake_logits
+            )
+
+        d_loss, grads = loss_and_grads(self.discriminator.trainable_variables, d_loss_fn)
+        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+
+        def g_loss_fn():
+            noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+            logits = self.discriminator(self.generator(noise, training=True), training=True)
+            return self.loss_fn(ops.ones_like(logits), logits)  # non-saturating loss
+
+        g_loss, grads = loss_and_grads(self.generator.trainable_variables, g_loss_fn)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "loss": keras.saving.serialize_keras_object(self.loss_fn),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(**{k: keras.saving.deserialize_keras_object(v) for k, v in config.items()})
+        self.optimizer.build()  # so that saved optimizer state can be loaded
+
+
+def _tf_loss_and_grads(variables, loss_fn):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    return loss, tape.gradient(loss, variables)
+
+
+@register_model(
+    family="gan",
+    task="image_generation",
+    inputs=("image",),
+    dataset="mnist",
+    reference="Radford et al. 2015, DCGAN, arXiv:1511.06434; keras-io 'DCGAN to generate face images'",
+    tiny=dict(latent_dim=8, filters=4),
+)
+def dcgan(input_shape=(28, 28, 1), latent_dim=128, filters=64):
+    """Deep convolutional GAN whose generator adapts to the image size.
+
+    The generator starts from a map of at least 4x4 and doubles it with up
+    to 4 stride-2 transposed convolutions: 8x8 images start at 4x4, 28x28 at
+    7x7, 32x32 and 64x64 at 4x4 (the paper's 64x64 architecture).
+
+    Args:
+        input_shape: image shape `(H, W, C)`; H and W must be even and at
+            least 8 (they are halved at least once down to 4 or more).
+        latent_dim: size of the noise vector.
+        filters: width; the last generator layer before the output and the
+            first discriminator layer have `filters` channels, each
+            resolution step doubles it (64 in the paper).
+
+    Returns:
+        An uncompiled `DCGAN` named `"dcgan"`, with `.generator`,
+        `.discriminator` and `.latent_dim`.
+
+    Example:
+
+    >>> model = dcgan(input_shape=(8, 8, 1), latent_dim=32, filters=16)
+    >>> model.compile()
+    >>> model.fit(images_in_0_1, epochs=1)
+    """
+    input_shape = check_shape(input_shape, rank=3)
+    if _num_upsamplings(input_shape) < 1:
+        raise InvalidArgumentError(
+            "dcgan needs images whose height and width are even and at least 8 "
+            "(e.g. 8, 28, 32, 64): the generator doubles a map of at least 4x4. "
+            f"Received: input_shape={input_shape}"
+        )
+    for key, value in (("latent_dim", latent_dim), ("filters", filters)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"`{key}` must be a positive int. Received: {key}={value!r}")
+    return DCGAN(
+        build_generator(input_shape, latent_dim, filters),
+        build_discriminator(input_shape, filters),
+        name="dcgan",
+    )
+
+
+def sample_images(model, num, seed=None):
+    """Generates images with a DCGAN (or a bare generator).
+
+    Args:
+        model: a `DCGAN`, or a generator model `(B, latent_dim)` -> images.
+        num: number of images.
+        seed: seed of the noise; the same seed gives the same images.
+
+    Returns:
+        float32 numpy array `(num, H, W, C)` with values in [0, 1].
+
+    Example:
+
+    >>> images = sample_images(model, 16, seed=0)
+    """
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise InvalidArgumentError(f"`num` must be a positive int. Received: num={num!r}")
+    generator = getattr(model, "generator", model)
+    latent_dim = generator.input_shape[-1]
+    noise = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype("float32")
+    images = generator.predict(noise, batch_size=min(num, 256), verbose=0)
+    return np.clip((np.asarray(images, dtype="float32") + 1.0) / 2.0, 0.0, 1.0)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes a grid of generated images at the end of every epoch.
+
+    Files are `directory/epoch_001.png`, `epoch_002.png`... (epochs counted
+    from 1), written atomically. The same noise (`seed`) is used every epoch
+    so the grids show the generator's progress.
+
+    Args:
+        directory: folder of the PNG files (created if needed).
+        num: images per grid.
+        seed: seed of the noise.
+
+    Example:
+
+    >>> model.fit(images, epochs=5, callbacks=[SampleGrid("runs/dcgan/samples")])
+    """
+
+    def __init__(self, directory, num=64, seed=0):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.num = num
+        self.seed = seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keras_zoo import plots
+
+        images = sample_images(self.model, self.num, seed=self.seed)
+        plots.save_image_grid(images, os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png"))

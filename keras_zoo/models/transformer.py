@@ -1,0 +1,334 @@
+"""Transformer models: a text classifier, a small ViT and a miniature GPT.
+
+Built from the shared layers in `keras_zoo.layers`. Shapes in comments:
+B batch, T tokens, N patches, C embedding size, V vocabulary.
+"""
+
+import keras
+import numpy as np
+
+from keras_zoo.errors import InvalidArgumentError, check_positive_int
+from keras_zoo.layers import (
+    PatchEmbedding,
+    TokenAndPositionEmbedding,
+    TransformerBlock,
+    check_transformer_args,
+)
+from keras_zoo.registry import register_model
+
+_CLASSIFIER_ACTIVATIONS = (None, "softmax")
+_POOLINGS = ("mean", "token")
+
+
+def _check_classifier_activation(classifier_activation):
+    if classifier_activation not in _CLASSIFIER_ACTIVATIONS:
+        raise InvalidArgumentError(
+            f"`classifier_activation` must be one of {_CLASSIFIER_ACTIVATIONS}. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
+
+
+def apply_transformer_blocks(x, num_layers, *, name="block", **block_args):
+    """Applies `num_layers` `TransformerBlock`s named `{name}_1`, `{name}_2`, ..."""
+    for i in range(1, num_layers + 1):
+        x = TransformerBlock(**block_args, name=f"{name}_{i}")(x)  # (B, T, C)
+    return x
+
+
+@register_model(
+    family="transformer",
+    task="text_classification",
+    dataset="imdb_reviews",
+    reference="keras-io example 'Text classification with Transformer' (A. Nandan); "
+    "Vaswani et al. 2017, arXiv:1706.03762",
+    tiny=dict(vocab_size=50, sequence_length=12, embed_dim=8, num_heads=2, ff_dim=8),
+)
+def transformer_classifier(
+    vocab_size=20000,
+    sequence_length=200,
+    num_classes=2,
+    embed_dim=32,
+    num_heads=2,
+    ff_dim=32,
+    num_layers=1,
+    dropout=0.1,
+    classifier_activation=None,
+):
+    """Transformer text classifier: embeddings, encoder blocks, mean pooling.
+
+    Defaults follow the keras-io example (32-d embeddings, 2 heads, one
+    post-norm block). Padding (id 0) is masked in attention and pooling.
+
+    Args:
+        vocab_size: number of token ids (0 = padding, 1 = out of vocabulary).
+        sequence_length: tokens per example.
+        num_classes: number of classes.
+        embed_dim: size of token and position embeddings.
+        num_heads: attention heads; must divide `embed_dim`.
+        ff_dim: hidden size of each block's feed-forward network.
+        num_layers: number of Transformer blocks.
+        dropout: dropout rate in the blocks and before the head.
+        classifier_activation: `None` for logits, or `"softmax"`.
+
+    Returns:
+        A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
+        `(B, num_classes)` float32 logits.
+
+    Example:
+
+    >>> model = transformer_classifier(vocab_size=5000, num_classes=4)
+    """
+    check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+    check_positive_int(num_layers, "num_layers")
+    check_positive_int(num_classes, "num_classes")
+    _check_classifier_activation(classifier_activation)
+    block_args = dict(embed_dim=embed_dim, num_heads=num_heads, ff_dim=ff_dim, dropout=dropout)
+    inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+    x = TokenAndPositionEmbedding(
+        vocab_size, sequence_length, embed_dim, mask_zero=True, name="embedding"
+    )(inputs)  # (B, T, C)
+    x = apply_transformer_blocks(x, num_layers, **block_args)  # (B, T, C)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)  # (B, C)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation=classifier_activation, dtype="float32", name="predictions"
+    )(x)  # (B, num_classes)
+    return keras.Model(inputs, outputs, name="transformer_classifier")
+
+
+@register_model(
+    family="transformer",
+    task="image_classification",
+    dataset="cifar10",
+    reference="Dosovitskiy et al. 2020, An Image is Worth 16x16 Words, arXiv:2010.11929; "
+    "keras-io example 'Train a Vision Transformer on small datasets' (A. R. Gosthipaty)",
+    tiny=dict(
+        input_shape=(8, 8, 3), patch_size=4, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1
+    ),
+)
+def vit(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    patch_size=4,
+    embed_dim=64,
+    num_heads=4,
+    ff_dim=128,
+    num_layers=6,
+    dropout=0.1,
+    pooling="mean",
+    classifier_activation=None,
+):
+    """Small Vision Transformer for small images such as CIFAR-10.
+
+    Non-overlapping patches are embedded, passed through pre-norm
+    Transformer blocks and pooled into one vector for the head. 32x32
+    images with 4x4 patches give 64 tokens.
+
+    Args:
+        input_shape: `(height, width, channels)` of the images, values in [0, 1].
+        num_classes: number of classes.
+        patch_size: side of the square patches; must divide height and width.
+        embed_dim: size of each patch embedding.
+        num_heads: attention heads; must divide `embed_dim`.
+        ff_dim: hidden size of each block's feed-forward network (MLP).
+        num_layers: number of Transformer blocks.
+        dropout: dropout rate in the blocks.
+        pooling: `"mean"` averages the patch tokens; `"token"` reads a learned
+            class token, as in the paper.
+        classifier_activation: `None` for logits, or `"softmax"`.
+
+    Returns:
+        A Functional `keras.Model` mapping `(B, H, W, C)` images to
+        `(B, num_classes)` float32 logits.
+
+    Example:
+
+    >>> model = vit(input_shape=(28, 28, 1), patch_size=7, num_classes=10)
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise InvalidArgumentError(
+            f"`input_shape` must be (height, width, channels). Received: input_shape={input_shape}"
+        )
+    check_positive_int(patch_size, "patch_size")
+    if input_shape[0] % patch_size or input_shape[1] % patch_size:
+        raise InvalidArgumentError(
+            "`patch_size` must divide the image height and width. "
+            f"Received: patch_size={patch_size}, input_shape={input_shape}"
+        )
+    if pooling not in _POOLINGS:
+        raise InvalidArgumentError(
+            f"`pooling` must be one of {_POOLINGS}. Received: pooling={pooling!r}"
+        )
+    check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+    check_positive_int(num_layers, "num_layers")
+    check_positive_int(num_classes, "num_classes")
+    _check_classifier_activation(classifier_activation)
+    block_args = dict(
+        embed_dim=embed_dim,
+        num_heads=num_heads,
+        ff_dim=ff_dim,
+        dropout=dropout,
+        norm_first=True,
+        activation="gelu",
+    )
+    inputs = keras.Input(input_shape, name="images")
+    x = PatchEmbedding(
+        patch_size, embed_dim, use_class_token=pooling == "token", name="patch_embedding"
+    )(inputs)  # (B, N(+1), C)
+    x = apply_transformer_blocks(x, num_layers, **block_args)  # (B, N(+1), C)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    if pooling == "token":
+        num_patches = x.shape[1] - 1
+        x = keras.layers.Cropping1D((0, num_patches), name="class_token")(x)  # (B, 1, C)
+        x = keras.layers.Flatten(name="pool")(x)  # (B, C)
+    else:
+        x = keras.layers.GlobalAveragePooling1D(name="pool")(x)  # (B, C)
+    outputs = keras.layers.Dense(
+        num_classes, activation=classifier_activation, dtype="float32", name="predictions"
+    )(x)  # (B, num_classes)
+    return keras.Model(inputs, outputs, name="vit")
+
+
+@register_model(
+    family="transformer",
+    task="language_modeling",
+    dataset="tiny_corpus",
+    reference="Radford et al. 2019 (GPT-2); nanoGPT (A. Karpathy); keras-io example "
+    "'Text generation with a miniature GPT' (A. Nandan)",
+    tiny=dict(vocab_size=20, sequence_length=8, embed_dim=8, num_heads=2, ff_dim=16, num_layers=1),
+)
+def gpt_mini(
+    vocab_size=98,
+    sequence_length=128,
+    embed_dim=128,
+    num_heads=4,
+    ff_dim=512,
+    num_layers=2,
+    dropout=0.1,
+):
+    """Miniature GPT: a causal, decoder-only Transformer language model.
+
+    Trained on next tokens: the target at step t is the input at step t+1.
+    Pre-norm blocks and a final LayerNorm, as in GPT-2 and nanoGPT. Sample
+    text from it with `generate`.
+
+    Args:
+        vocab_size: number of token ids; the default fits "tiny_corpus"
+            (printable ASCII characters).
+        sequence_length: context window, in tokens.
+        embed_dim: size of token and position embeddings.
+        num_heads: attention heads; must divide `embed_dim`.
+        ff_dim: hidden size of each block's feed-forward network
+            (4 x `embed_dim`, as in GPT-2).
+        num_layers: number of Transformer blocks.
+        dropout: dropout rate on the embeddings and in the blocks.
+
+    Returns:
+        A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
+        `(B, sequence_length, vocab_size)` float32 next-token logits.
+
+    Example:
+
+    >>> model = gpt_mini(vocab_size=5000, sequence_length=64)
+    >>> generate(model, [2, 14, 7], num_tokens=20, top_k=10, seed=0)
+    """
+    check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+    check_positive_int(num_layers, "num_layers")
+    block_args = dict(
+        embed_dim=embed_dim,
+        num_heads=num_heads,
+        ff_dim=ff_dim,
+        dropout=dropout,
+        causal=True,
+        norm_first=True,
+        activation="gelu",
+    )
+    inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+    x = TokenAndPositionEmbedding(vocab_size, sequence_length, embed_dim, name="embedding")(
+        inputs
+    )  # (B, T, C)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    x = apply_transformer_blocks(x, num_layers, **block_args)  # (B, T, C)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    outputs = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)  # (B, T, V)
+    return keras.Model(inputs, outputs, name="gpt_mini")
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed=None):
+    """Extends a prompt with tokens sampled from a causal language model.
+
+    The context is the last `sequence_length` ids (longer prompts are
+    left-cropped); a shorter context is padded on the right with id 0 and
+    the next token is read at the last real position, which the causal mask
+    keeps blind to the padding.
+
+    Args:
+        model: a model mapping `(B, T)` ids to `(B, T, V)` next-token logits,
+            such as `gpt_mini`.
+        prompt_ids: a non-empty sequence of ids `(P,)`, or a batch `(B, P)`.
+        num_tokens: number of tokens to add.
+        temperature: divides the logits; higher is more random, `0` is greedy
+            (always the most likely token).
+        top_k: if set, sample only among the `top_k` most likely tokens.
+        seed: seed of the sampler; the same seed gives the same ids.
+
+    Returns:
+        An int32 `np.ndarray` of shape `(P + num_tokens,)` (or
+        `(B, P + num_tokens)`): the prompt followed by the new ids.
+
+    Example:
+
+    >>> ids = generate(model, [5, 9, 2], num_tokens=10, temperature=0.8, seed=0)
+    """
+    ids = np.asarray(prompt_ids)
+    single = ids.ndim == 1
+    ids = ids[None] if single else ids  # (B, P)
+    vocab_size = model.outputs[0].shape[-1]
+    window = model.inputs[0].shape[1]
+    if ids.ndim != 2 or ids.shape[1] == 0 or not np.issubdtype(ids.dtype, np.integer):
+        raise InvalidArgumentError(
+            "`prompt_ids` must be a non-empty sequence of integer ids, or a batch of them. "
+            f"Received: prompt_ids with shape {np.shape(prompt_ids)} and dtype {ids.dtype}"
+        )
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise InvalidArgumentError(
+            f"`prompt_ids` must be in [0, {vocab_size}) (the model's vocabulary). "
+            f"Received: ids from {ids.min()} to {ids.max()}"
+        )
+    if not _is_int(num_tokens) or num_tokens < 0:
+        raise InvalidArgumentError(
+            f"`num_tokens` must be a non-negative integer. Received: num_tokens={num_tokens!r}"
+        )
+    is_number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+    if not is_number or temperature < 0:
+        raise InvalidArgumentError(
+            f"`temperature` must be a number >= 0. Received: temperature={temperature!r}"
+        )
+    if top_k is not None and not (_is_int(top_k) and 1 <= top_k <= vocab_size):
+        raise InvalidArgumentError(
+            f"`top_k` must be None or an integer in [1, {vocab_size}]. Received: top_k={top_k!r}"
+        )
+    rng = np.random.default_rng(seed)
+    ids = ids.astype("int32")
+    for _ in range(num_tokens):
+        context = ids if window is None else ids[:, -window:]  # (B, t), t <= T
+        length = context.shape[1]
+        if window is not None and length < window:
+            context = np.pad(context, ((0, 0), (0, window - length)))  # (B, T)
+        logits = np.asarray(model.predict_on_batch(context), "float64")[:, length - 1]  # (B, V)
+        if temperature == 0:
+            next_ids = logits.argmax(axis=-1)  # (B,)
+        else:
+            logits = logits / temperature
+            if top_k is not None:
+                kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1)
+                logits = np.where(logits < kth, -np.inf, logits)
+            # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
+            next_ids = (logits + rng.gumbel(size=logits.shape)).argmax(axis=-1)  # (B,)
+        ids = np.concatenate([ids, next_ids[:, None].astype("int32")], axis=1)  # (B, t+1)
+    return ids[0] if single else ids

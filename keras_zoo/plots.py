@@ -1,0 +1,126 @@
+"""Pictures of a run: image grids and training curves, written as PNG.
+
+matplotlib is imported inside the functions (importing keras_zoo stays
+light) and used through `Figure` objects on the Agg canvas: no pyplot, no
+global style or backend change, nothing left open. Files are written to a
+temporary name beside the target, then moved into place with `os.replace`,
+so a reader never sees a half-written PNG.
+"""
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from keras_zoo.errors import InvalidArgumentError
+
+_MIN_GRID_PIXELS = 256  # small images (8x8 digits) are scaled up to at least this
+
+
+def _atomic_write(path, write):
+    """Calls `write(temp_path)`, then moves the temp file to `path`."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_image_grid(images, path, cols=None):
+    """Writes images side by side as one PNG grid.
+
+    Args:
+        images: array `(N, H, W, C)` (C = 1 or 3) or `(N, H, W)`, values in
+            [0, 1] (clipped).
+        path: the PNG file to write; parent folders are created.
+        cols: images per row; by default the grid is about square.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> save_image_grid(sample_images(model, 16, seed=0), "samples.png")
+    """
+    from matplotlib import image as mpl_image
+
+    images = np.asarray(images, dtype="float32")
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or len(images) == 0 or (images.ndim == 4 and images.shape[-1] != 3):
+        raise InvalidArgumentError(
+            "`images` must be a non-empty array (N, H, W), (N, H, W, 1) or (N, H, W, 3). "
+            f"Received: shape={np.shape(images)}"
+        )
+    n, h, w = images.shape[:3]
+    if cols is None:
+        cols = math.ceil(math.sqrt(n))
+    if isinstance(cols, bool) or not isinstance(cols, int) or cols < 1:
+        raise InvalidArgumentError(f"`cols` must be a positive int. Received: cols={cols!r}")
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    pad = 1
+    grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad) + images.shape[3:], "float32")
+    for i, image in enumerate(np.clip(images, 0.0, 1.0)):
+        top, left = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        grid[top : top + h, left : left + w] = image
+    scale = max(1, math.ceil(_MIN_GRID_PIXELS / max(grid.shape[:2])))
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)  # nearest-neighbour upscaling
+    _atomic_write(
+        path,
+        lambda tmp: mpl_image.imsave(tmp, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png"),
+    )
+    return path
+
+
+def plot_history(history, path):
+    """Plots training curves, one subplot per metric with its `val_` curve.
+
+    Args:
+        history: a `keras.callbacks.History` or a dict `{name: [value per
+            epoch]}` such as `History.history`.
+        path: the PNG file to write; parent folders are created.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, "curves.png")
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    history = getattr(history, "history", history)
+    if not isinstance(history, dict):
+        raise InvalidArgumentError(
+            f"`history` must be a dict of lists or a keras History. Received: {type(history).__name__}"
+        )
+    names = [k for k in history if not k.startswith("val_")]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
+    if not names:
+        raise InvalidArgumentError("`history` has no metrics to plot. Received: history={}")
+
+    cols = min(len(names), 3)
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, name in enumerate(names, start=1):
+        ax = fig.add_subplot(rows, cols, i)
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
+            if key in history:
+                values = np.asarray(history[key], dtype="float64")
+                ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    return path

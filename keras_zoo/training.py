@@ -1,0 +1,500 @@
+"""Compile defaults per task, `fit`, `evaluate` and `load_model`.
+
+```python
+import keras_zoo as kz
+
+result = kz.fit("simple_cnn", "digits", output_dir="runs/cnn")
+result.metrics                      # {'accuracy': 0.98, 'loss': 0.06} on the test split
+kz.evaluate("runs/cnn", "digits")   # the same numbers, from the saved run
+```
+"""
+
+import dataclasses
+import importlib.util
+import os
+import sys
+import warnings
+
+import keras
+
+from keras_zoo import data, distribute, registry, runs
+from keras_zoo.errors import InvalidArgumentError, check_positive_int, unknown_name
+
+# Dataset kind -> the task a model reading it performs (for models passed as objects).
+_KIND_TASKS = {
+    "image": "image_classification",
+    "features": "classification",
+    "text": "text_classification",
+    "seq2seq": "seq2seq",
+    "lm": "language_modeling",
+}
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns.
+
+    Attributes:
+        model: the trained `keras.Model`.
+        history: `{metric: [value per epoch]}`, every epoch of the run
+            (also those before a resume).
+        metrics: `{metric: value}` on the test split (the final `d_loss`
+            and `g_loss` for a GAN).
+        output_dir: the run folder, or None.
+    """
+
+    model: keras.Model
+    history: dict
+    metrics: dict
+    output_dir: str = None
+
+
+def compile_defaults(task, *, from_logits=True):
+    """Returns the default `compile` arguments for a task.
+
+    Args:
+        task: one of `registry.TASKS`.
+        from_logits: whether the model outputs logits (the zoo's default) or
+            probabilities.
+
+    Returns:
+        A dict with fresh `optimizer`, `loss` and `metrics` objects: Adam,
+        sparse categorical cross-entropy and accuracy for every task that
+        predicts classes or tokens; `{}` for `"image_generation"` (the DCGAN's
+        own `compile()` has its defaults).
+    """
+    if task not in registry.TASKS:
+        raise unknown_name("task", task, registry.TASKS)
+    if task == "image_generation":
+        return {}
+    return {
+        "optimizer": keras.optimizers.Adam(learning_rate=1e-3),
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    }
+
+
+def outputs_logits(model):
+    """Whether the model's last layer outputs logits (no softmax/sigmoid)."""
+    layer = model.layers[-1]
+    if isinstance(layer, keras.layers.Softmax):
+        return False
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) not in ("softmax", "sigmoid")
+
+
+def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
+                  steps_per_execution=None):
+    """Compiles `model` with the task's defaults; arguments not "auto" win.
+
+    Args:
+        model: a `keras.Model` (a `DCGAN` for `"image_generation"`).
+        task: one of `registry.TASKS`.
+        optimizer, loss, metrics: "auto" or anything `Model.compile` takes.
+        steps_per_execution: passed to `compile`; default
+            `distribute.steps_per_execution()`.
+
+    Returns:
+        The model, compiled.
+
+    Example:
+
+    >>> model = compile_model(create_model("mlp"), "classification", optimizer="sgd")
+    """
+    given = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+    given = {k: v for k, v in given.items() if not (isinstance(v, str) and v == "auto")}
+    if task == "image_generation":
+        if given:
+            raise InvalidArgumentError(
+                "A GAN compiles with its own defaults (Adam 2e-4 for both networks); "
+                "compile it yourself (`model.compile(d_optimizer=..., g_optimizer=...)`) "
+                f"to change them. Received: {', '.join(f'{k}={v!r}' for k, v in given.items())}"
+            )
+        model.compile()
+        return model
+    kwargs = {**compile_defaults(task, from_logits=outputs_logits(model)), **given}
+    if steps_per_execution is None:
+        steps_per_execution = distribute.steps_per_execution()
+    model.compile(**kwargs, steps_per_execution=steps_per_execution)
+    return model
+
+
+def model_args_for(info, spec, model_args=None):
+    """The builder arguments for a model fitted on a dataset.
+
+    The dataset's shapes and sizes (`spec.model_args()`) that the builder
+    accepts, then the user's `model_args`, which win; all checked by the
+    registry.
+    """
+    if model_args is not None and not isinstance(model_args, dict):
+        raise InvalidArgumentError(
+            f"`model_args` must be a dict. Received: model_args={model_args!r}"
+        )
+    auto = {k: v for k, v in spec.model_args().items() if k in info.defaults}
+    args = {**auto, **(model_args or {})}
+    registry.check_overrides(info.name, args)
+    return args
+
+
+def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
+        precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
+        data_dir=None, model_args=None, optimizer="auto", loss="auto", metrics="auto",
+        overwrite=False, verbose="auto"):
+    """Fits a zoo model on a dataset and evaluates it on the test split.
+
+    Shapes, classes and vocabulary size come from the dataset; `None`
+    arguments take the dataset recipe's defaults. With `output_dir`, the run
+    is saved there (see `keras_zoo.runs`), and rerunning the same call after
+    a crash resumes at the last finished epoch.
+
+    Args:
+        model_or_name: a registered model name, or a `keras.Model` (used as
+            is; compiled with the defaults if it is not compiled).
+        dataset_or_name: a dataset name, see `list_datasets()`.
+        epochs: number of epochs; None for the recipe's.
+        batch_size: global batch size; None for the recipe's.
+        strategy: a name for `get_strategy`.
+        precision: `"auto"`, `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`.
+        output_dir: folder for the run's files, or None to save nothing.
+        seed: int seed for weights and shuffling; None draws one (recorded in
+            `config.json`) when there is an `output_dir`, else leaves the
+            random state alone.
+        steps_per_epoch: train this many batches per epoch (the training
+            data repeats); None for one pass over the training split.
+        callbacks: extra `keras.callbacks.Callback`s.
+        data_dir: tfds data folder.
+        model_args: builder arguments overriding the dataset's, e.g.
+            `{"width": 8}`.
+        optimizer, loss, metrics: "auto" for the task's defaults, or
+            anything `Model.compile` accepts.
+        overwrite: replace a finished run in `output_dir`.
+        verbose: `"auto"` (a progress bar on a terminal, one line per epoch
+            otherwise), 0, 1 or 2.
+
+    Returns:
+        A `FitResult(model, history, metrics, output_dir)`.
+
+    Example:
+
+    >>> result = fit("simple_cnn", "digits", epochs=2, output_dir="runs/cnn")
+    >>> result.metrics["accuracy"]
+    """
+    check_positive_int(epochs, "epochs", allow_none=True)
+    check_positive_int(batch_size, "batch_size", allow_none=True)
+    check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise InvalidArgumentError(f"`seed` must be a non-negative int or None. Received: seed={seed!r}")
+    verbose = _resolve_verbose(verbose)
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise InvalidArgumentError(f"`callbacks` must be a list. Received: callbacks={callbacks!r}")
+    dataset_name = _check_dataset_name(dataset_or_name)
+    spec = data.dataset_spec(dataset_name, data_dir=data_dir)
+
+    if isinstance(model_or_name, str):
+        info = registry.model_info(model_or_name)
+        data.check_compatible(info, spec)
+        task, family, name = info.task, info.family, info.name
+        args = model_args_for(info, spec, model_args)
+    elif isinstance(model_or_name, keras.Model):
+        if model_args:
+            raise InvalidArgumentError(
+                "`model_args` apply to a model name, not to a built model. "
+                f"Received: model_args={model_args!r}"
+            )
+        info, family, name, args = None, None, model_or_name.name, {}
+        task = _task_of(model_or_name, spec)
+    else:
+        raise InvalidArgumentError(
+            "`model_or_name` must be a registered model name or a keras.Model. "
+            f"Received: model_or_name={model_or_name!r}"
+        )
+    epochs = epochs or spec.epochs
+    batch_size = batch_size or spec.batch_size
+    policy = distribute.resolve_precision(precision, family)
+    strategy_obj = distribute.get_strategy(strategy)
+    gan = task == "image_generation"
+
+    vocabulary = None
+    if output_dir is not None:
+        output_dir = os.fspath(output_dir)
+        config = runs.prepare_run_dir(output_dir, _run_config(
+            name, args, dataset_name, epochs, batch_size, seed, strategy, policy,
+            steps_per_epoch, optimizer, loss, metrics, data_dir), overwrite=overwrite)
+        seed = config["seed"]
+        vocab_path = os.path.join(output_dir, runs.VOCABULARY)
+        if os.path.exists(vocab_path):  # resuming: keep the token ids
+            vocabulary = runs.read_vocabulary(vocab_path)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+    prepared = data.prepare(dataset_name, batch_size=batch_size, seed=seed, data_dir=data_dir,
+                            images_only=gan, vocabulary=vocabulary)
+    if output_dir is not None and prepared.vocabulary is not None and vocabulary is None:
+        runs.write_vocabulary(os.path.join(output_dir, runs.VOCABULARY), prepared.vocabulary)
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        with strategy_obj.scope():
+            if info is not None:
+                model = registry.create_model(name, **args)
+                compile_model(model, task, optimizer, loss, metrics,
+                              steps_per_execution=distribute.steps_per_execution(strategy_obj, family))
+            else:
+                model = model_or_name
+                overrides = [optimizer, loss, metrics]
+                if not model.compiled or any(not (isinstance(v, str) and v == "auto") for v in overrides):
+                    compile_model(model, task, optimizer, loss, metrics)
+        validation = None if gan else prepared.validation
+        run_callbacks, writer = _run_callbacks(output_dir, model, gan, validation is not None, seed)
+        train = prepared.train.repeat() if steps_per_epoch else prepared.train
+        keras_history = model.fit(
+            train,
+            validation_data=validation,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=run_callbacks + list(callbacks or []),
+            shuffle=False,  # the pipeline shuffles
+            verbose=verbose,
+        )
+        history = writer.history if writer is not None else dict(keras_history.history)
+        if gan:
+            final = {k: v[-1] for k, v in history.items() if v}
+            results = {k: final[k] for k in ("d_loss", "g_loss") if k in final}
+        else:
+            results = model.evaluate(prepared.test, return_dict=True, verbose=0)
+        results = {k: float(v) for k, v in results.items()}
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    if output_dir is not None:
+        _finish_run(output_dir, model, history, results)
+    return FitResult(model=model, history=history, metrics=results, output_dir=output_dir)
+
+
+def _resolve_verbose(verbose):
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise InvalidArgumentError(
+            f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}"
+        )
+    return verbose
+
+
+def _check_dataset_name(dataset):
+    if not isinstance(dataset, str):
+        raise InvalidArgumentError(
+            f"`dataset_or_name` must be a dataset name, one of {', '.join(data.list_datasets())}. "
+            f"Received: {dataset!r}"
+        )
+    return dataset
+
+
+def _task_of(model, spec):
+    if hasattr(model, "generator") and hasattr(model, "discriminator"):
+        return "image_generation"
+    if model.name in registry.list_models():
+        return registry.model_info(model.name).task
+    return _KIND_TASKS[spec.kind]
+
+
+def _run_config(name, args, dataset, epochs, batch_size, seed, strategy, policy,
+                steps_per_epoch, optimizer, loss, metrics, data_dir):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    import keras_zoo
+
+    def describe(value):
+        return value if isinstance(value, str) else repr(value)
+
+    return {
+        "model": name,
+        "model_args": args,
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "strategy": strategy,
+        "precision": policy,
+        "steps_per_epoch": steps_per_epoch,
+        "optimizer": describe(optimizer),
+        "loss": describe(loss),
+        "metrics": describe(metrics),
+        "data_dir": data_dir,
+        "versions": {
+            "keras_zoo": keras_zoo.__version__,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "tensorflow_datasets": tfds.__version__,
+            "backend": keras.backend.backend(),
+            "python": sys.version.split()[0],
+        },
+    }
+
+
+def _run_callbacks(output_dir, model, gan, has_validation, seed):
+    """The callbacks writing a run folder, and its `HistoryWriter` (or None)."""
+    if output_dir is None:
+        return [], None
+    history_path = os.path.join(output_dir, runs.HISTORY)
+    writer = runs.HistoryWriter(history_path)
+    # Kept after training so a crash during evaluation resumes with no epochs
+    # left; `_finish_run` deletes it. Backup before history (see HistoryWriter).
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(output_dir, runs.BACKUP),
+                                         delete_checkpoint=False),
+        writer,
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, runs.LOGS),
+                                                     write_graph=False))
+    else:
+        warnings.warn("TensorBoard is not installed (`pip install tensorboard`); "
+                      "the run folder gets no logs/.", stacklevel=3)
+    if gan:
+        from keras_zoo.models import gan as gan_models
+
+        callbacks.append(gan_models.SampleGrid(os.path.join(output_dir, runs.SAMPLES), seed=seed))
+    else:
+        monitor = "val_loss" if has_validation else "loss"
+        seen = [row[monitor] for row in writer.rows.values() if monitor in row]
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            os.path.join(output_dir, runs.BEST), monitor=monitor, save_best_only=True,
+            initial_value_threshold=min(seen) if seen else None))
+    return callbacks, writer
+
+
+def _finish_run(output_dir, model, history, results):
+    import shutil
+
+    from keras_zoo import plots
+
+    runs.save_model(model, os.path.join(output_dir, runs.MODEL))
+    plots.plot_history(history, os.path.join(output_dir, runs.CURVES))
+    runs.write_json(os.path.join(output_dir, runs.METRICS), results)
+    shutil.rmtree(os.path.join(output_dir, runs.BACKUP), ignore_errors=True)
+
+
+def run_dir_of(path):
+    """The run folder holding `path` (a run folder or a file in one), or None."""
+    path = os.path.abspath(os.fspath(path))
+    for candidate in (path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+        if os.path.isfile(os.path.join(candidate, runs.CONFIG)):
+            return candidate
+    return None
+
+
+def load_model(path):
+    """Loads a model saved by the zoo.
+
+    Args:
+        path: a `.keras` file, or a run folder (its `model.keras`).
+
+    Returns:
+        The `keras.Model`, compiled as it was saved.
+
+    Example:
+
+    >>> model = load_model("runs/cnn")
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(f"`path` must be a file or folder path. Received: path={path!r}")
+    path = os.fspath(path)
+    file = path
+    if os.path.isdir(path):
+        file = os.path.join(path, runs.MODEL)
+        if not os.path.isfile(file):
+            best = os.path.join(path, runs.BEST)
+            hint = f" Its best checkpoint so far is {best}." if os.path.isfile(best) else ""
+            raise InvalidArgumentError(
+                f"The folder has no {runs.MODEL} (not a run folder, or the run has not "
+                f"finished; rerun the same command to resume).{hint} Received: path={path!r}"
+            )
+    elif not os.path.exists(path):
+        raise InvalidArgumentError(f"No such model file or run folder. Received: path={path!r}")
+    elif not path.endswith(".keras"):
+        raise InvalidArgumentError(
+            f"A model file must be a `.keras` file (or give a run folder). Received: path={path!r}"
+        )
+    try:
+        return keras.saving.load_model(file)
+    except Exception as e:  # a truncated or foreign file is the user's to fix
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidArgumentError(
+            f"Could not load the model file (corrupt, or not saved by keras-zoo): {reason} "
+            f"Received: path={file!r}"
+        ) from e
+
+
+def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, data_dir=None):
+    """Evaluates a model on a dataset split, counting every example.
+
+    Args:
+        model_or_path: a `keras.Model`, a `.keras` file or a run folder. A
+            run's `vocabulary.txt` is re-used so token ids match training.
+        dataset_or_name: a dataset name.
+        split: `"train"`, `"validation"` or `"test"`.
+        batch_size: evaluation batch size; None for the recipe's.
+        data_dir: tfds data folder.
+
+    Returns:
+        `{metric: value}`, e.g. `{"accuracy": 0.98, "loss": 0.07}`.
+
+    Example:
+
+    >>> evaluate("runs/cnn", "digits")
+    """
+    check_positive_int(batch_size, "batch_size", allow_none=True)
+    dataset_name = _check_dataset_name(dataset_or_name)
+    vocabulary = None
+    if isinstance(model_or_path, keras.Model):
+        model = model_or_path
+    else:
+        model = load_model(model_or_path)
+        run_dir = run_dir_of(model_or_path)
+        if run_dir and os.path.isfile(os.path.join(run_dir, runs.VOCABULARY)):
+            vocabulary = runs.read_vocabulary(os.path.join(run_dir, runs.VOCABULARY))
+    spec = data.dataset_spec(dataset_name, data_dir=data_dir)
+    task = _task_of(model, spec)
+    if task == "image_generation":
+        raise InvalidArgumentError(
+            f"evaluate measures predictions on labelled data; a GAN ({model.name!r}) has none. "
+            f"Use `generate` to look at its samples. Received: model={model.name!r}"
+        )
+    if model.name in registry.list_models():
+        data.check_compatible(registry.model_info(model.name), spec)
+    _check_shapes(model, spec)
+    split = {"train": spec.train_split, "validation": spec.validation_split,
+             "test": spec.test_split}.get(split, split)
+    dataset = data.load_dataset(dataset_name, split, batch_size=batch_size or spec.batch_size,
+                                shuffle=False, data_dir=data_dir, vocabulary=vocabulary)
+    if not model.compiled:
+        compile_model(model, task)
+    results = model.evaluate(dataset, return_dict=True, verbose=0)
+    return {k: float(v) for k, v in results.items()}
+
+
+def _check_shapes(model, spec):
+    """Raises IncompatibleError when a built model cannot read the dataset."""
+    from keras_zoo.errors import IncompatibleError
+
+    expected = tuple(model.inputs[0].shape[1:])
+    if spec.kind in ("image", "features"):
+        received = tuple(spec.input_shape)
+    else:
+        received = (spec.sequence_length,)
+    if len(expected) != len(received) or any(
+            e is not None and r is not None and e != r for e, r in zip(expected, received)):
+        raise IncompatibleError(
+            f"Model {model.name!r} reads inputs of shape {expected}, dataset {spec.name!r} "
+            f"has {received}. Received: dataset={spec.name!r}"
+        )
+    classes = model.outputs[0].shape[-1]
+    needed = spec.num_classes if spec.kind in ("image", "features", "text") else spec.vocab_size
+    if classes is not None and needed is not None and classes < needed:
+        raise IncompatibleError(
+            f"Model {model.name!r} predicts {classes} classes, dataset {spec.name!r} has "
+            f"{needed}. Received: dataset={spec.name!r}"
+        )

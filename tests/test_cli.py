@@ -1,0 +1,131 @@
+"""Tests of the `keras-zoo` command line, run as a subprocess like a user would."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from keras_zoo import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Native TensorFlow start-up lines (absl C++ logging); they ignore
+# TF_CPP_MIN_LOG_LEVEL in TF 2.21 and are printed before keras-zoo runs.
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+
+
+def run(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "keras_zoo.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+    stderr = [line for line in proc.stderr.splitlines() if not NATIVE_LOG.match(line)]
+    return proc.returncode, proc.stdout, stderr
+
+
+def assert_bad_input(code, stderr, match):
+    assert code == 2
+    assert len(stderr) == 1, stderr
+    assert stderr[0].startswith("error: ") and re.search(match, stderr[0]), stderr
+    assert "Traceback" not in stderr[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("cli") / "mlp")
+    code, stdout, stderr = run("train", "mlp", "--dataset", "digits", "--epochs", "2",
+                               "--arg", "hidden_units=(8,)", "--seed", "0", "--output", out)
+    assert code == 0, stderr
+    assert re.search(r"mlp on digits: test accuracy \d\.\d{4}", stdout)
+    assert "Epoch 2/2" in stdout  # Keras progress, one line per epoch (not a TTY)
+    return out
+
+
+def test_list_info_datasets():
+    code, stdout, _ = run("list", "--family", "cnn")
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["name", "family", "task", "dataset"]
+    assert {line.split()[0] for line in lines[1:]} == {"resnet20", "resnet32", "resnet56",
+                                                       "simple_cnn"}
+    code, stdout, _ = run("info", "resnet20")
+    assert code == 0 and "arXiv:1512.03385" in stdout and "width=16" in stdout
+    code, stdout, _ = run("datasets")
+    assert code == 0 and re.search(r"^digits\s+image", stdout, re.M)
+
+
+def test_train_writes_a_run_and_evaluate_reads_it(run_dir):
+    for name in ("config.json", "history.csv", "metrics.json", "model.keras"):
+        assert os.path.isfile(os.path.join(run_dir, name))
+    code, stdout, stderr = run("evaluate", run_dir)
+    assert code == 0, stderr
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        assert json.loads(stdout) == pytest.approx(json.load(f), rel=1e-5)
+
+
+def test_generate_gan_samples_and_text(tmp_path):
+    import keras_zoo as kz
+
+    gan_dir, lm_dir = str(tmp_path / "gan"), str(tmp_path / "lm")
+    kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=1, output_dir=gan_dir,
+           model_args={"filters": 4, "latent_dim": 8}, verbose=0)
+    kz.fit("gpt_mini", "tiny_corpus", epochs=1, steps_per_epoch=1, output_dir=lm_dir,
+           model_args=dict(embed_dim=8, num_heads=2, ff_dim=8, num_layers=1), verbose=0)
+    png = str(tmp_path / "samples.png")
+    code, stdout, stderr = run("generate", gan_dir, "--num", "9", "--out", png)
+    assert code == 0, stderr
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    code, stdout, stderr = run("generate", lm_dir, "--prompt", "def ", "--length", "12",
+                               "--seed", "0")
+    assert code == 0, stderr
+    assert stdout.startswith("def ") and len(stdout.rstrip("\n")) >= 4 + 1
+
+
+@pytest.mark.parametrize("args, match", [
+    (("train", "nope"), "Unknown model 'nope'"),
+    (("train", "mlp", "--epochs", "0"), "Received: epochs=0"),
+    (("train", "mlp", "--epochs", "abc"), "invalid int value"),
+    (("train", "gru_classifier", "--dataset", "digits"), "gru_classifier"),
+    (("evaluate", "no/such/run"), "No such model file"),
+    (("frobnicate",), "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(args, match):
+    code, _, stderr = run(*args)
+    assert_bad_input(code, stderr, match)
+
+
+def test_help_exits_0():
+    code, stdout, _ = run("train", "--help")
+    assert code == 0 and "--batch-size" in stdout and "--precision" in stdout
+
+
+# In-process: the error paths of `main` (cheap, no TensorFlow start-up).
+
+
+def test_main_reports_bad_input_in_one_line(capsys):
+    assert cli.main(["list", "--task", "classify"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Unknown task")
+
+
+def test_main_internal_error_exits_1_with_traceback_only_when_verbose(capsys, monkeypatch):
+    import keras_zoo as kz
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(kz, "model_info", broken)
+    assert cli.main(["info", "mlp"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: boom" in err and "Traceback" not in err
+    assert cli.main(["info", "mlp", "--verbose"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_text_encoding_round_trips():
+    vocabulary = ["", "[UNK]", "a", "b", "\n"]
+    ids = cli.encode("ab\nz", vocabulary, char_level=True)
+    assert ids == [2, 3, 4, 1]
+    assert cli.decode([0] + ids, vocabulary, char_level=True) == "ab\n[UNK]"

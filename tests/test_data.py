@@ -1,0 +1,231 @@
+"""Tests of keras_zoo.data: recipes, offline builders, pipelines, errors."""
+
+import socket
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_zoo import data, errors
+from keras_zoo.data import offline
+
+TFDS_DATASETS = sorted(n for n, r in data.RECIPES.items() if r.source == "tfds")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """One folder for the offline datasets of this module (generated once)."""
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Refuses every network connection, as on a machine with no network."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def batches(dataset):
+    return [tuple(np.asarray(t) for t in b) for b in dataset.as_numpy_iterator()]
+
+
+def test_list_datasets_and_specs():
+    names = data.list_datasets()
+    assert names == sorted(names)
+    assert {"mnist", "cifar10", "imdb_reviews", "digits", "addition", "tiny_corpus"} <= set(names)
+    for name in names:
+        spec = data.dataset_spec(name)
+        assert spec.kind in data.KINDS and spec.batch_size > 0 and spec.epochs > 0
+        assert spec.description and spec.source
+    assert data.dataset_spec("cifar10").model_args() == {"input_shape": (32, 32, 3), "num_classes": 10}
+    assert data.dataset_spec("digits").model_args() == {"input_shape": (8, 8, 1), "num_classes": 10}
+    assert data.dataset_spec("addition").model_args() == {
+        "vocab_size": 13, "sequence_length": 7, "output_length": 4}
+    assert data.dataset_spec("imdb_reviews").model_args() == {
+        "num_classes": 2, "vocab_size": 20000, "sequence_length": 200}
+    assert data.dataset_spec("tiny_corpus").model_args() == {"vocab_size": 98, "sequence_length": 128}
+    assert data.dataset_spec("mnist").to_dict()["input_shape"] == [28, 28, 1]
+
+
+def test_unknown_name():
+    with pytest.raises(errors.UnknownNameError, match="Did you mean: mnist"):
+        data.dataset_spec("mnsit")
+    with pytest.raises(KeyError):
+        data.load_dataset("no_such_data")
+
+
+@pytest.mark.parametrize("name", [n for n in TFDS_DATASETS if data.RECIPES[n].kind == "image"])
+def test_image_recipes_under_mock(name):
+    spec = data.dataset_spec(name)
+    with tfds.testing.mock_data(num_examples=20):
+        prepared = data.prepare(name, batch_size=8)
+        x, y = next(iter(prepared.train))
+        assert x.shape == (8, *spec.input_shape) and x.dtype == tf.float32
+        assert y.shape == (8,) and y.dtype == tf.int32
+        assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+        assert 0 <= int(tf.reduce_min(y)) and int(tf.reduce_max(y)) < spec.num_classes
+        assert [len(b[0]) for b in batches(prepared.train)] == [8, 8]  # drop_remainder
+        assert [len(b[0]) for b in batches(prepared.test)] == [8, 8, 4]  # every example
+        gan = data.load_dataset(name, batch_size=4, images_only=True)
+        assert gan.element_spec.shape == (4, *spec.input_shape)
+
+
+def test_shuffle_is_seeded_and_reshuffled():
+    with tfds.testing.mock_data(num_examples=32):
+        def labels(seed):
+            ds = data.load_dataset("mnist", batch_size=32, seed=seed)
+            return [b[1].tolist() for b in batches(ds.repeat(2))]
+
+        first, second = labels(1), labels(1)
+        assert first == second  # same seed, same order
+        assert first[0] != first[1]  # reshuffled each epoch
+        assert sorted(first[0]) == sorted(first[1])
+        assert labels(2) != first
+        unshuffled = data.load_dataset("mnist", "test", batch_size=32)
+        assert batches(unshuffled)[0][1].tolist() == batches(unshuffled)[0][1].tolist()
+
+
+def test_text_recipe_under_mock():
+    spec = data.dataset_spec("imdb_reviews")
+    with tfds.testing.mock_data(num_examples=10):
+        prepared = data.prepare("imdb_reviews", batch_size=4)
+        vocabulary = prepared.vocabulary
+        assert vocabulary[:2] == ["", "[UNK]"] and prepared.spec.vocab_size == len(vocabulary)
+        x, y = next(iter(prepared.train))
+        assert x.shape == (4, spec.sequence_length) and x.dtype == tf.int32
+        assert y.dtype == tf.int32 and set(y.numpy()) <= {0, 1}
+        assert 0 <= int(tf.reduce_min(x)) and int(tf.reduce_max(x)) < len(vocabulary)
+        # The saved vocabulary gives the same ids again.
+        again = data.load_dataset("imdb_reviews", "test", batch_size=4, vocabulary=vocabulary)
+        assert np.array_equal(batches(again)[0][0], batches(prepared.test)[0][0])
+        with pytest.raises(errors.InvalidArgumentError, match="images_only"):
+            data.load_dataset("imdb_reviews", images_only=True)
+
+
+def test_offline_builders_without_network(data_dir, no_network):
+    start = time.time()
+    for name in offline.BUILDERS:
+        dataset = tfds.load(name, split="train", data_dir=data_dir)
+        assert dataset.cardinality() > 0
+    assert time.time() - start < 30
+
+
+def test_digits(data_dir):
+    info = tfds.builder("digits", data_dir=data_dir).info
+    assert info.splits["train"].num_examples == 1437 and info.splits["test"].num_examples == 360
+    prepared = data.prepare("digits", data_dir=data_dir)
+    assert prepared.spec.batch_size == 32 and prepared.vocabulary is None
+    test = batches(prepared.test)
+    assert sum(len(b[0]) for b in test) == 360
+    assert all(b[0].shape[1:] == (8, 8, 1) for b in test)
+    labels = np.concatenate([b[1] for b in test])
+    assert np.bincount(labels, minlength=10).min() >= 35  # stratified
+    assert test[0][0].max() == 1.0 and test[0][0].min() == 0.0
+    # Deterministic: generating again in another folder gives the same split.
+    raw = tfds.as_numpy(tfds.load("digits", split="test", data_dir=data_dir))
+    images = {ex["image"].tobytes() for ex in raw}
+    from sklearn.datasets import load_digits
+
+    all_images = np.round(load_digits().images * (255 / 16)).astype(np.uint8)
+    assert len(images & {im[..., None].tobytes() for im in all_images}) == len(images)
+    train = data.load_dataset("digits", batch_size=100, data_dir=data_dir)
+    assert [len(b[0]) for b in batches(train)] == [100] * 14
+
+
+def test_addition(data_dir):
+    prepared = data.prepare("addition", data_dir=data_dir, batch_size=500)
+    vocabulary = np.array(prepared.vocabulary)
+    assert prepared.spec.vocab_size == len(vocabulary) == 13 and vocabulary[0] == ""
+
+    def decode(ids):
+        return "".join(vocabulary[ids])
+
+    x, y = next(iter(prepared.test))
+    assert x.shape == (500, 7) and y.shape == (500, 4) and x.dtype == y.dtype == tf.int32
+    for question, answer in zip(x.numpy(), y.numpy()):
+        a, b = decode(question).split("+")
+        assert int(a) + int(b) == int(decode(answer))
+    questions = {}
+    for split in ("train", "validation", "test"):
+        raw = tfds.as_numpy(tfds.load("addition", split=split, data_dir=data_dir))
+        questions[split] = {tuple(sorted(ex["question"].decode().split("+"))) for ex in raw}
+    assert [len(q) for q in questions.values()] == [50_000, 5_000, 5_000]
+    assert not questions["train"] & questions["test"]
+    assert not questions["train"] & questions["validation"]
+    assert offline.addition_questions(50) == offline.addition_questions(50)
+
+
+def test_half_sums(data_dir):
+    prepared = data.prepare("half_sums", data_dir=data_dir, batch_size=2000)
+    vocabulary = np.array(prepared.vocabulary)
+    x, y = (t.numpy() for t in next(iter(prepared.test)))
+    digits = vocabulary[x].astype(int)
+    assert np.array_equal(digits[:, :10].sum(1) > digits[:, 10:].sum(1), y.astype(bool))
+    assert y.mean() == 0.5
+
+
+def test_tiny_corpus_windows(data_dir):
+    prepared = data.prepare("tiny_corpus", data_dir=data_dir, batch_size=8)
+    assert prepared.vocabulary[:2] == ["", "[UNK]"] and len(prepared.vocabulary) == 98
+    x, y = (t.numpy() for t in next(iter(prepared.train)))
+    assert x.shape == y.shape == (8, 128) and x.dtype == np.int32
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
+    assert (x >= 2).mean() > 0.99  # ASCII text, hardly any OOV
+    text = "".join(np.array(prepared.vocabulary)[x[0]])
+    assert " the " in text or "\n" in text
+    assert prepared.train.cardinality() > prepared.test.cardinality() > 0
+    train_docs = {ex["title"] for ex in tfds.as_numpy(tfds.load("tiny_corpus", split="train", data_dir=data_dir))}
+    test_docs = {ex["title"] for ex in tfds.as_numpy(tfds.load("tiny_corpus", split="test", data_dir=data_dir))}
+    assert test_docs and not train_docs & test_docs
+
+
+def test_vocabulary_round_trip(tmp_path):
+    vocabulary = ["", "[UNK]", "\n", "\\", "\\n", "a", " ", "\r"]
+    data.save_vocabulary(vocabulary, tmp_path / "vocabulary.txt")
+    assert data.load_vocabulary(tmp_path / "vocabulary.txt") == vocabulary
+
+
+def test_partial_reads_keep_every_example(data_dir):
+    dataset = data.load_dataset("addition", "test", batch_size=64, data_dir=data_dir)
+    for _ in range(3):
+        next(iter(dataset))
+        assert sum(len(b[0]) for b in batches(dataset)) == 5000
+
+
+def test_bad_split(data_dir):
+    with pytest.raises(errors.InvalidArgumentError, match="Available splits: test, train"):
+        data.load_dataset("digits", "validation", data_dir=data_dir)
+    with pytest.raises(errors.InvalidArgumentError, match="Received: split='train\\[:x'"):
+        data.load_dataset("digits", "train[:x", data_dir=data_dir)
+    with pytest.raises(errors.InvalidArgumentError, match="batch_size=0"):
+        data.load_dataset("digits", batch_size=0, data_dir=data_dir)
+    assert sum(1 for _ in data.load_dataset("digits", "train[:10%]", batch_size=1, data_dir=data_dir)) == 144
+
+
+def test_unprepared_dataset_is_a_fast_clear_error(tmp_path, no_network):
+    start = time.time()
+    with pytest.raises(errors.DatasetNotAvailableError, match="tfds build mnist --data_dir"):
+        data.load_dataset("mnist", data_dir=str(tmp_path))
+    assert time.time() - start < 10
+
+
+def test_check_compatible():
+    class Info:  # The fields of `keras_zoo.ModelInfo` that matter here.
+        name = "transformer_classifier"
+        inputs = ("text",)
+
+    data.check_compatible(Info, data.dataset_spec("imdb_reviews"))
+    with pytest.raises(errors.IncompatibleError, match="reads token ids .* cifar10 provides images") as e:
+        data.check_compatible(Info, data.dataset_spec("cifar10"))
+    assert "half_sums, imdb_reviews" in str(e.value)
+    Info.inputs = ("features", "image")
+    data.check_compatible(Info, "digits")
+    with pytest.raises(errors.IncompatibleError, match="language modelling"):
+        data.check_compatible(Info, "tiny_corpus")

@@ -1,0 +1,161 @@
+"""Tests specific to `keras_zoo.models.transformer`: `generate`, argument
+checks, masking, and a quick check that `gpt_mini` learns.
+
+The shared build / fit / save checks of every model are in test_models.py.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.models.transformer import generate, gpt_mini, transformer_classifier, vit
+
+VOCAB = 20
+WINDOW = 8
+
+
+@pytest.fixture(scope="module")
+def lm():
+    keras.utils.set_random_seed(0)
+    return gpt_mini(
+        vocab_size=VOCAB, sequence_length=WINDOW, embed_dim=8, num_heads=2, ff_dim=16, num_layers=1
+    )
+
+
+@pytest.mark.parametrize("prompt_length", [1, 3, WINDOW, WINDOW + 5])
+def test_generate_length_and_range(lm, prompt_length):
+    prompt = np.arange(prompt_length) % VOCAB
+    ids = generate(lm, prompt, num_tokens=6, seed=0)
+    assert ids.shape == (prompt_length + 6,)
+    assert ids.dtype == np.int32
+    np.testing.assert_array_equal(ids[:prompt_length], prompt)
+    assert ids.min() >= 0 and ids.max() < VOCAB
+
+
+def test_generate_batch_and_zero_tokens(lm):
+    ids = generate(lm, [[1, 2], [3, 4], [5, 6]], num_tokens=4, top_k=3, seed=0)
+    assert ids.shape == (3, 6)
+    np.testing.assert_array_equal(generate(lm, [4, 5], num_tokens=0), [4, 5])
+
+
+def test_generate_is_deterministic_by_seed(lm):
+    a = generate(lm, [1, 2, 3], num_tokens=12, temperature=5.0, seed=7)
+    b = generate(lm, [1, 2, 3], num_tokens=12, temperature=5.0, seed=7)
+    c = generate(lm, [1, 2, 3], num_tokens=12, temperature=5.0, seed=8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_generate_greedy_takes_the_argmax(lm):
+    prompt = [3, 1, 4]
+    ids = generate(lm, prompt, num_tokens=1, temperature=0)
+    window = np.zeros((1, WINDOW), "int32")
+    window[0, :3] = prompt
+    logits = keras.ops.convert_to_numpy(lm(window, training=False))
+    assert ids[-1] == logits[0, 2].argmax()
+    # Greedy ignores the seed; top_k=1 at any temperature is greedy too.
+    np.testing.assert_array_equal(
+        generate(lm, prompt, num_tokens=10, temperature=0, seed=1),
+        generate(lm, prompt, num_tokens=10, temperature=0, seed=2),
+    )
+    np.testing.assert_array_equal(
+        generate(lm, prompt, num_tokens=10, temperature=0),
+        generate(lm, prompt, num_tokens=10, top_k=1, seed=3),
+    )
+
+
+def test_generate_top_k_limits_choices(lm):
+    window = np.zeros((1, WINDOW), "int32")
+    window[0, 0] = 2
+    logits = keras.ops.convert_to_numpy(lm(window, training=False))[0, 0]
+    allowed = set(np.argsort(logits)[-2:])
+    firsts = {
+        int(generate(lm, [2], num_tokens=1, temperature=10.0, top_k=2, seed=seed)[-1])
+        for seed in range(20)
+    }
+    assert firsts <= allowed
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(prompt_ids=[], num_tokens=2), "non-empty"),
+        (dict(prompt_ids=[1, VOCAB], num_tokens=2), "must be in"),
+        (dict(prompt_ids=[1.5], num_tokens=2), "integer ids"),
+        (dict(prompt_ids=[1], num_tokens=-1), "num_tokens=-1"),
+        (dict(prompt_ids=[1], num_tokens=2, temperature=-1.0), "temperature=-1.0"),
+        (dict(prompt_ids=[1], num_tokens=2, top_k=0), "top_k=0"),
+    ],
+)
+def test_generate_rejects_bad_arguments(lm, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        generate(lm, **kwargs)
+
+
+def test_gpt_mini_learns_a_repeating_pattern():
+    period, window = 5, 16
+    pattern = np.arange(1, period + 1)  # 1 2 3 4 5 1 2 3 ...
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, period, size=256)
+    seqs = np.stack([np.resize(np.roll(pattern, -s), window + 1) for s in starts]).astype("int32")
+    x, y = seqs[:, :-1], seqs[:, 1:]  # y is x shifted by one token
+
+    keras.utils.set_random_seed(0)
+    model = gpt_mini(
+        vocab_size=8, sequence_length=window, embed_dim=16, num_heads=2, ff_dim=32, dropout=0.0,
+        num_layers=1,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, batch_size=32, epochs=8, verbose=0)
+    assert history.history["accuracy"][-1] > 0.95
+    # The prompt is shorter than the window, then generation runs past it.
+    ids = generate(model, [3, 4], num_tokens=20, temperature=0)
+    np.testing.assert_array_equal(ids, np.resize(np.roll(pattern, -2), 22))
+
+
+def test_transformer_classifier_masks_padding():
+    keras.utils.set_random_seed(0)
+    model = transformer_classifier(
+        vocab_size=30, sequence_length=10, embed_dim=8, num_heads=2, ff_dim=8, dropout=0.0
+    )
+    x = np.array([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0]], "int32")
+    before = keras.ops.convert_to_numpy(model(x, training=False))
+    # Padding must not matter: changing the embedding of id 0 leaves the output alone.
+    table = model.get_layer("embedding").token_embedding.embeddings
+    table.assign(keras.ops.scatter_update(table, [[0]], keras.ops.ones((1, 8)) * 3.0))
+    after = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "token"])
+def test_vit_pooling(pooling):
+    model = vit(
+        input_shape=(8, 8, 1), num_classes=3, patch_size=2, embed_dim=8, num_heads=2, ff_dim=8,
+        num_layers=1, pooling=pooling,
+    )
+    steps = 16 + (pooling == "token")
+    assert model.get_layer("patch_embedding").output.shape == (None, steps, 8)
+    assert model(np.zeros((2, 8, 8, 1), "float32")).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: vit(input_shape=(32, 32, 3), patch_size=5), "patch_size=5"),
+        (lambda: vit(input_shape=(32, 32)), "input_shape"),
+        (lambda: vit(pooling="max"), "pooling='max'"),
+        (lambda: vit(embed_dim=10, num_heads=4), "embed_dim=10, num_heads=4"),
+        (lambda: gpt_mini(embed_dim=12, num_heads=5), "embed_dim=12, num_heads=5"),
+        (lambda: gpt_mini(num_layers=0), "num_layers=0"),
+        (lambda: transformer_classifier(dropout=1.0), "dropout=1.0"),
+        (lambda: transformer_classifier(classifier_activation="relu"), "'relu'"),
+    ],
+)
+def test_invalid_arguments_raise(build, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        build()
