@@ -9,34 +9,29 @@ result.metrics
 ```
 """
 
-import os as _os
-import sys as _sys
-
-# TensorFlow prints C++ start-up notices (oneDNN, CPU features) at import.
-# Hide them unless the user asked (TF_CPP_MIN_LOG_LEVEL set, or `--verbose`).
-if "TF_CPP_MIN_LOG_LEVEL" not in _os.environ and "--verbose" not in _sys.argv:
-    _os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-
 __version__ = "0.1.0"
 
-from keras_zoo import models as _models  # noqa: E402,F401  registers every model
-from keras_zoo.data import list_datasets, load_dataset, dataset_spec  # noqa: E402
-from keras_zoo.distribute import get_strategy  # noqa: E402
-from keras_zoo.errors import (  # noqa: E402
-    DatasetNotAvailableError,
-    IncompatibleError,
-    InvalidArgumentError,
-    UnknownNameError,
-    ZooError,
-)
-from keras_zoo.registry import (  # noqa: E402
-    ModelInfo,
-    create_model,
-    list_models,
-    model_info,
-    register_model,
-)
-from keras_zoo.training import FitResult, evaluate, fit, load_model  # noqa: E402
+from keras_zoo._quiet import filtered_stderr as _filtered_stderr
+
+with _filtered_stderr():  # TensorFlow's native start-up notices
+    from keras_zoo import models as _models  # noqa: F401  registers every model
+    from keras_zoo.data import dataset_spec, list_datasets, load_dataset
+    from keras_zoo.distribute import get_strategy
+    from keras_zoo.errors import (
+        DatasetNotAvailableError,
+        IncompatibleError,
+        InvalidArgumentError,
+        UnknownNameError,
+        ZooError,
+    )
+    from keras_zoo.registry import (
+        ModelInfo,
+        create_model,
+        list_models,
+        model_info,
+        register_model,
+    )
+    from keras_zoo.training import FitResult, evaluate, fit, load_model
 
 __all__ = [
     "DatasetNotAvailableError",

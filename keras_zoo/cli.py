@@ -23,6 +23,7 @@ import time
 import traceback
 import warnings
 
+from keras_zoo._quiet import filtered_stderr
 from keras_zoo.errors import InvalidArgumentError, ZooError
 
 
@@ -127,7 +128,8 @@ def main(argv=None):
         _quiet()
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args) or 0
+        with filtered_stderr():  # TensorFlow's native notices at first device use
+            return args.run(args) or 0
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0
     except (_UsageError, ZooError) as e:
@@ -150,7 +152,6 @@ def _one_line(error):
 
 
 def _quiet():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore")
     for name in ("absl", "tensorflow", "jax", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -55,7 +55,8 @@ def save_image_grid(images, path, cols=None):
     images = np.asarray(images, dtype="float32")
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    if images.ndim not in (3, 4) or len(images) == 0 or (images.ndim == 4 and images.shape[-1] != 3):
+    shape_ok = images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)
+    if not shape_ok or len(images) == 0:
         raise InvalidArgumentError(
             "`images` must be a non-empty array (N, H, W), (N, H, W, 1) or (N, H, W, 3). "
             f"Received: shape={np.shape(images)}"
@@ -102,7 +103,8 @@ def plot_history(history, path):
     history = getattr(history, "history", history)
     if not isinstance(history, dict):
         raise InvalidArgumentError(
-            f"`history` must be a dict of lists or a keras History. Received: {type(history).__name__}"
+            "`history` must be a dict of lists or a keras History. "
+            f"Received: {type(history).__name__}"
         )
     names = [k for k in history if not k.startswith("val_")]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]

@@ -23,14 +23,15 @@ def sample_batch(name, model, batch_size=4, seed=0, **overrides):
     """
     info = kz.model_info(name)
     rng = np.random.default_rng(seed)
+    if info.task == "image_generation":  # trained on images alone
+        shape = (batch_size,) + tuple(tiny_args(name, **overrides)["input_shape"])
+        return rng.random(shape).astype("float32"), None
     shape = (batch_size,) + tuple(model.inputs[0].shape[1:])
     if "int" in str(model.inputs[0].dtype):
         vocab_size = tiny_args(name, **overrides)["vocab_size"]
         x = rng.integers(1, vocab_size, size=shape).astype("int32")
     else:
         x = rng.random(shape).astype("float32")
-    if info.task == "image_generation":
-        return x, None
     out = tuple(model.output.shape)  # (B, classes) or (B, T, vocab)
     y = rng.integers(0, out[-1], size=(batch_size,) + out[1:-1]).astype("int32")
     return x, y

@@ -42,17 +42,13 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def test_list_info_datasets():
+def test_list():
     code, stdout, _ = run("list", "--family", "cnn")
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0].split() == ["name", "family", "task", "dataset"]
     assert {line.split()[0] for line in lines[1:]} == {"resnet20", "resnet32", "resnet56",
                                                        "simple_cnn"}
-    code, stdout, _ = run("info", "resnet20")
-    assert code == 0 and "arXiv:1512.03385" in stdout and "width=16" in stdout
-    code, stdout, _ = run("datasets")
-    assert code == 0 and re.search(r"^digits\s+image", stdout, re.M)
 
 
 def test_train_writes_a_run_and_evaluate_reads_it(run_dir):
@@ -64,50 +60,69 @@ def test_train_writes_a_run_and_evaluate_reads_it(run_dir):
         assert json.loads(stdout) == pytest.approx(json.load(f), rel=1e-5)
 
 
-def test_generate_gan_samples_and_text(tmp_path):
+def test_generate_gan_samples(tmp_path):
     import keras_zoo as kz
 
-    gan_dir, lm_dir = str(tmp_path / "gan"), str(tmp_path / "lm")
+    gan_dir = str(tmp_path / "gan")
     kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=1, output_dir=gan_dir,
            model_args={"filters": 4, "latent_dim": 8}, verbose=0)
-    kz.fit("gpt_mini", "tiny_corpus", epochs=1, steps_per_epoch=1, output_dir=lm_dir,
-           model_args=dict(embed_dim=8, num_heads=2, ff_dim=8, num_layers=1), verbose=0)
     png = str(tmp_path / "samples.png")
     code, stdout, stderr = run("generate", gan_dir, "--num", "9", "--out", png)
     assert code == 0, stderr
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    code, stdout, stderr = run("generate", lm_dir, "--prompt", "def ", "--length", "12",
-                               "--seed", "0")
-    assert code == 0, stderr
-    assert stdout.startswith("def ") and len(stdout.rstrip("\n")) >= 4 + 1
 
 
 @pytest.mark.parametrize("args, match", [
     (("train", "nope"), "Unknown model 'nope'"),
-    (("train", "mlp", "--epochs", "0"), "Received: epochs=0"),
     (("train", "mlp", "--epochs", "abc"), "invalid int value"),
-    (("train", "gru_classifier", "--dataset", "digits"), "gru_classifier"),
-    (("evaluate", "no/such/run"), "No such model file"),
-    (("frobnicate",), "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(args, match):
     code, _, stderr = run(*args)
     assert_bad_input(code, stderr, match)
 
 
-def test_help_exits_0():
-    code, stdout, _ = run("train", "--help")
-    assert code == 0 and "--batch-size" in stdout and "--precision" in stdout
-
-
 # In-process: the error paths of `main` (cheap, no TensorFlow start-up).
 
 
-def test_main_reports_bad_input_in_one_line(capsys):
-    assert cli.main(["list", "--task", "classify"]) == 2
+def test_info_datasets_help(capsys):
+    assert cli.main(["info", "resnet20"]) == 0
+    out = capsys.readouterr().out
+    assert "arXiv:1512.03385" in out and "width=16" in out
+    assert cli.main(["datasets"]) == 0
+    assert re.search(r"^digits\s+image", capsys.readouterr().out, re.M)
+    assert cli.main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--batch-size" in out and "--precision" in out
+
+
+@pytest.mark.parametrize("args, match", [
+    (["list", "--task", "classify"], "Unknown task"),
+    (["train", "mlp", "--epochs", "0"], "Received: epochs=0"),
+    (["train", "gru_classifier", "--dataset", "digits"], "gru_classifier"),
+    (["train", "mlp", "--arg", "width"], "expected KEY=VALUE"),
+    (["evaluate", "no/such/run"], "No such model file"),
+    (["generate", "no/such/run", "--out", "x.png"], "No such model file"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_main_reports_bad_input_in_one_line(capsys, args, match):
+    assert cli.main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: Unknown task")
+    assert err.count("\n") == 1 and err.startswith("error: ") and re.search(match, err), err
+
+
+def test_generate_text_from_a_language_model_run(tmp_path, capsys):
+    import keras_zoo as kz
+
+    lm_dir = str(tmp_path / "lm")
+    kz.fit("gpt_mini", "tiny_corpus", epochs=1, steps_per_epoch=1, output_dir=lm_dir,
+           model_args=dict(embed_dim=8, num_heads=2, ff_dim=8, num_layers=1), verbose=0)
+    capsys.readouterr()
+    assert cli.main(["generate", lm_dir, "--prompt", "def ", "--length", "12", "--seed", "0"]) == 0
+    text = capsys.readouterr().out.rstrip("\n")
+    assert text.startswith("def ") and len(text) > 4
+    assert cli.main(["generate", lm_dir]) == 2
+    assert "--prompt" in capsys.readouterr().err
 
 
 def test_main_internal_error_exits_1_with_traceback_only_when_verbose(capsys, monkeypatch):

@@ -140,26 +140,27 @@ def test_digits(data_dir):
 
 
 def test_addition(data_dir):
-    prepared = data.prepare("addition", data_dir=data_dir, batch_size=500)
-    vocabulary = np.array(prepared.vocabulary)
-    assert prepared.spec.vocab_size == len(vocabulary) == 13 and vocabulary[0] == ""
+    recipe = data.RECIPES["addition"]
+    vocabulary = np.array(["", "[UNK]", *recipe.vocabulary])
+    assert data.dataset_spec("addition").vocab_size == len(vocabulary) == 13
 
     def decode(ids):
         return "".join(vocabulary[ids])
 
-    x, y = next(iter(prepared.test))
+    test = data.load_dataset("addition", "test", batch_size=500, data_dir=data_dir)
+    x, y = next(iter(test))
     assert x.shape == (500, 7) and y.shape == (500, 4) and x.dtype == y.dtype == tf.int32
     for question, answer in zip(x.numpy(), y.numpy()):
         a, b = decode(question).split("+")
         assert int(a) + int(b) == int(decode(answer))
-    questions = {}
-    for split in ("train", "validation", "test"):
-        raw = tfds.as_numpy(tfds.load("addition", split=split, data_dir=data_dir))
-        questions[split] = {tuple(sorted(ex["question"].decode().split("+"))) for ex in raw}
-    assert [len(q) for q in questions.values()] == [50_000, 5_000, 5_000]
-    assert not questions["train"] & questions["test"]
-    assert not questions["train"] & questions["validation"]
-    assert offline.addition_questions(50) == offline.addition_questions(50)
+    # The stored splits are consecutive slices of distinct generated pairs.
+    pairs = offline.addition_questions(60_000)
+    assert pairs == offline.addition_questions(60_000)
+    assert len({tuple(sorted(p)) for p in pairs}) == 60_000  # no a+b and b+a either
+    for split, start in (("validation", 50_000), ("test", 55_000)):
+        raw = tfds.as_numpy(tfds.load("addition", split=split, data_dir=data_dir, batch_size=-1))
+        stored = {tuple(map(int, q.decode().split("+"))) for q in raw["question"]}
+        assert stored == set(pairs[start : start + 5_000])
 
 
 def test_half_sums(data_dir):

@@ -32,7 +32,7 @@ def test_builds_with_defaults(name):
     assert isinstance(model, keras.Model)
     assert model.name == name
     assert model.count_params() > 0
-    assert model.optimizer is None, "builders must not compile"
+    assert not model.compiled, "builders must not compile"
     assert all(layer.name for layer in model.layers)
 
 
@@ -41,7 +41,8 @@ def test_tiny_forward_and_fit_step(name):
     info = kz.model_info(name)
     model = tiny_model(name)
     x, y = sample_batch(name, model, batch_size=4)
-    out = _outputs(model, x)
+    inputs = x if y is not None else np.ones((4, model.latent_dim), "float32")
+    out = _outputs(model, inputs)
     assert out.shape[0] == 4
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
@@ -111,9 +112,10 @@ def saved_models(tmp_path_factory):
     index = {}
     for name in MODELS:
         model = tiny_model(name)
-        x, y = sample_batch(name, model, batch_size=3, seed=1)
+        # batch 4: TF 2.21 oneDNN segfaults fitting the tiny ResNet on odd batch sizes
+        x, y = sample_batch(name, model, batch_size=4, seed=1)
         compile_model(model, kz.model_info(name).task)
-        model.fit(x if y is None else (x, y), epochs=1, verbose=0, batch_size=3)
+        model.fit(x, y, epochs=1, verbose=0, batch_size=4)
         if kz.model_info(name).task == "image_generation":
             x = np.random.default_rng(1).normal(size=(3, model.latent_dim)).astype("float32")
         path = str(root / f"{name}.keras")

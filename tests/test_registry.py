@@ -100,7 +100,7 @@ def test_create_model_returns_uncompiled_functional():
     model = kz.create_model("mlp", input_shape=(8,), num_classes=3)
     assert isinstance(model, keras.Model)
     assert isinstance(model, keras.src.models.Functional)
-    assert model.optimizer is None
+    assert not model.compiled
     assert model.output.shape[-1] == 3
 
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_zoo as kz
-from keras_zoo import distribute, errors, runs, training
+from keras_zoo import distribute, runs, training
 
 DATA_ARGS = ("input_shape", "num_classes", "vocab_size", "sequence_length", "output_length")
 

@@ -246,13 +246,12 @@ def _read(recipe, builder, split):
     return dataset.map(select, num_parallel_calls=AUTOTUNE)
 
 
-def _vectorizer(recipe, vocabulary, sequence_length, ragged=False):
+def _vectorizer(recipe, vocabulary, sequence_length):
     return keras.layers.TextVectorization(
         max_tokens=recipe.max_tokens if vocabulary is None else None,
         standardize=recipe.standardize,
         split=recipe.split,
-        output_sequence_length=None if ragged else sequence_length,
-        ragged=ragged,
+        output_sequence_length=sequence_length,
         vocabulary=None if vocabulary is None else list(vocabulary),
         name=f"{recipe.name}_vectorizer",
     )
@@ -313,8 +312,9 @@ def _finisher(recipe, vocabulary):
 
 def _lm_windows(recipe, dataset, vocabulary):
     """Documents to (x, y) windows of `sequence_length`, y shifted by one."""
-    layer = _vectorizer(recipe, vocabulary, None, ragged=True)
-    tokens = dataset.batch(64).map(lambda texts: layer(texts).flat_values)
+    layer = _vectorizer(recipe, vocabulary, None)
+    # One document per call, so nothing is padded (ragged output is TF-only).
+    tokens = dataset.batch(1).map(lambda text: tf.reshape(layer(text), [-1]))
     windows = tokens.unbatch().batch(recipe.sequence_length + 1, drop_remainder=True)
     return windows.map(
         lambda w: (tf.cast(w[:-1], tf.int32), tf.cast(w[1:], tf.int32)),

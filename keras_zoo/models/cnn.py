@@ -110,7 +110,9 @@ def apply_basic_block(x, filters, stride, name, weight_decay=0.0):
             kernel_regularizer=regularizer,
             name=f"{name}_{conv_name}",
         )(y)
-        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_{bn_name}")(y)
+        return keras.layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5, name=f"{name}_{bn_name}"
+        )(y)
 
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
@@ -134,7 +136,8 @@ def _cifar_resnet(
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise InvalidArgumentError(
-            f"A CIFAR ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110...). Received: depth={depth!r}"
+            "A CIFAR ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110...). "
+            f"Received: depth={depth!r}"
         )
     input_shape = check_shape(input_shape, rank=3)
     check_classifier(num_classes, dropout, classifier_activation)
@@ -225,7 +228,8 @@ def resnet20(
     >>> model = resnet20(input_shape=(28, 28, 1), width=8)
     """
     return _cifar_resnet(
-        20, "resnet20", input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+        20, "resnet20", input_shape, num_classes, width, dropout, weight_decay,
+        classifier_activation,
     )
 
 
@@ -249,7 +253,8 @@ def resnet32(
     Same arguments as `resnet20`; five basic blocks per stage.
     """
     return _cifar_resnet(
-        32, "resnet32", input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+        32, "resnet32", input_shape, num_classes, width, dropout, weight_decay,
+        classifier_activation,
     )
 
 
@@ -273,5 +278,6 @@ def resnet56(
     Same arguments as `resnet20`; nine basic blocks per stage.
     """
     return _cifar_resnet(
-        56, "resnet56", input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+        56, "resnet56", input_shape, num_classes, width, dropout, weight_decay,
+        classifier_activation,
     )

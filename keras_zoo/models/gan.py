@@ -49,7 +49,9 @@ def build_generator(input_shape, latent_dim, filters):
     height, width, channels = input_shape
     start = (height // 2**n, width // 2**n, filters * 2 ** (n - 1))
     noise = keras.Input(shape=(latent_dim,), name="noise")
-    x = keras.layers.Dense(int(np.prod(start)), use_bias=False, kernel_initializer=_INIT, name="project")(noise)
+    x = keras.layers.Dense(
+        int(np.prod(start)), use_bias=False, kernel_initializer=_INIT, name="project"
+    )(noise)
     x = keras.layers.Reshape(start, name="reshape")(x)  # (B, H / 2^n, W / 2^n, filters 2^(n-1))
     x = keras.layers.BatchNormalization(name="project_bn")(x)
     x = keras.layers.ReLU(name="project_relu")(x)
@@ -180,7 +182,9 @@ class DCGAN(keras.Model):
             g_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5, name="g_optimizer")
         self.d_optimizer = keras.optimizers.get(d_optimizer)
         self.g_optimizer = keras.optimizers.get(g_optimizer)
-        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True) if loss == "auto" else keras.losses.get(loss)
+        if loss == "auto":
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.loss_fn = keras.losses.get(loss)
         self.optimizer = _OptimizerPair(self, self.d_optimizer, self.g_optimizer)
 
     @property
@@ -303,7 +307,10 @@ def _tf_loss_and_grads(variables, loss_fn):
     task="image_generation",
     inputs=("image",),
     dataset="mnist",
-    reference="Radford et al. 2015, DCGAN, arXiv:1511.06434; keras-io 'DCGAN to generate face images'",
+    reference=(
+        "Radford et al. 2015, DCGAN, arXiv:1511.06434; "
+        "keras-io 'DCGAN to generate face images'"
+    ),
     tiny=dict(latent_dim=8, filters=4),
 )
 def dcgan(input_shape=(28, 28, 1), latent_dim=128, filters=64):

@@ -1,0 +1,128 @@
+"""DCGAN training, sampling, saving, and the PNG pictures of keras_zoo.plots."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_zoo as kz
+from keras_zoo import plots
+from keras_zoo.models.gan import DCGAN, SampleGrid, dcgan, sample_images
+
+
+def _squares(num=32, size=8, seed=0):
+    """Structured images in [0, 1]: a bright square on a dark background."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((num, size, size, 1), "float32")
+    for image, (top, left) in zip(images, rng.integers(0, size // 2, size=(num, 2))):
+        image[top : top + size // 2, left : left + size // 2] = 1.0
+    return images
+
+
+def _tiny_dcgan(input_shape=(8, 8, 1)):
+    return kz.create_model("dcgan", input_shape=input_shape, latent_dim=8, filters=4)
+
+
+def test_fit_gives_finite_losses_changes_samples_and_writes_grids(tmp_path):
+    model = _tiny_dcgan()
+    model.compile()
+    before = sample_images(model, 6, seed=1)
+    history = model.fit(
+        _squares(),
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[SampleGrid(tmp_path / "samples", num=6, seed=1)],
+    )
+    assert set(history.history) == {"d_loss", "g_loss"}
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    after = sample_images(model, 6, seed=1)
+    assert np.abs(after - before).max() > 1e-4  # the generator was trained
+    assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 8
+    assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_001.png", "epoch_002.png"]
+
+
+def test_sample_images_shape_range_and_seed():
+    model = _tiny_dcgan((28, 28, 1))
+    images = sample_images(model, 5, seed=3)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(images, sample_images(model, 5, seed=3))
+    assert not np.array_equal(images, sample_images(model, 5, seed=4))
+    with pytest.raises(kz.InvalidArgumentError, match="num=0"):
+        sample_images(model, 0)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = _tiny_dcgan()
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
+    model.fit(_squares(16), batch_size=8, epochs=1, verbose=0)
+    path = str(tmp_path / "dcgan.keras")
+    model.save(path)
+
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, DCGAN) and isinstance(loaded, keras.Model)
+    assert loaded.latent_dim == 8
+    np.testing.assert_allclose(
+        sample_images(loaded, 4, seed=0), sample_images(model, 4, seed=0), atol=1e-6
+    )
+    # Compile settings and optimizer state come back, so training can go on.
+    assert float(loaded.g_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert int(loaded.g_optimizer.iterations) == 2
+    history = loaded.fit(_squares(16), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["g_loss"]).all()
+
+
+@pytest.mark.parametrize(
+    "input_shape, start",
+    [((8, 8, 1), (4, 4)), ((28, 28, 1), (7, 7)), ((32, 32, 3), (4, 4)), ((64, 64, 3), (4, 4))],
+)
+def test_architecture_adapts_to_image_size(input_shape, start):
+    model = dcgan(input_shape=input_shape, latent_dim=8, filters=4)
+    assert model.generator.get_layer("reshape").output.shape[1:3] == start
+    assert model.output.shape == (None,) + input_shape
+    assert model.discriminator.output.shape == (None, 1)
+
+
+@pytest.mark.parametrize("input_shape", [(7, 7, 1), (6, 6, 1), (28, 28)])
+def test_bad_image_size_is_refused(input_shape):
+    with pytest.raises(kz.InvalidArgumentError, match="input_shape"):
+        dcgan(input_shape=input_shape)
+
+
+def test_compile_refuses_a_single_optimizer():
+    with pytest.raises(kz.InvalidArgumentError, match="d_optimizer, g_optimizer"):
+        _tiny_dcgan().compile(optimizer="adam")
+
+
+def test_mixed_precision_keeps_float32_outputs():
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = _tiny_dcgan()
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.generator.get_layer("project").compute_dtype == "bfloat16"
+    assert model.generator.output.dtype == "float32"
+    assert model.discriminator.output.dtype == "float32"
+    model.compile()
+    history = model.fit(_squares(16), batch_size=8, epochs=1, verbose=0)
+    assert all(np.isfinite(v).all() for v in history.history.values())
+
+
+def test_save_image_grid_writes_a_png(tmp_path):
+    path = tmp_path / "sub" / "grid.png"
+    plots.save_image_grid(np.random.default_rng(0).random((5, 8, 8, 3)), path, cols=2)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert os.listdir(tmp_path / "sub") == ["grid.png"]  # no temporary file left
+    with pytest.raises(kz.InvalidArgumentError, match="shape"):
+        plots.save_image_grid(np.zeros((2, 8, 8, 2)), tmp_path / "bad.png")
+
+
+def test_plot_history_writes_a_png(tmp_path):
+    history = {"loss": [1.0, 0.5], "val_loss": [1.2, 0.8], "accuracy": [0.2, 0.6]}
+    path = plots.plot_history(history, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert path == tmp_path / "curves.png"
+    with pytest.raises(kz.InvalidArgumentError, match="no metrics"):
+        plots.plot_history({}, tmp_path / "empty.png")
