@@ -10,7 +10,8 @@ keras-zoo generate runs/gpt --prompt "def " --length 200
 keras-zoo datasets
 ```
 
-Exit codes: 0 done, 2 bad input (one line on stderr), 1 internal error.
+Exit codes: 0 done; 2 bad input, or a loss that became NaN (one line on
+stderr); 1 internal error; 130 interrupted by Ctrl-C (rerun to resume).
 """
 
 import argparse
@@ -80,15 +81,16 @@ def build_parser():
     p = sub.add_parser("train", parents=[common], help="fit a model on a dataset",
                        description="Fit a model on a dataset, evaluate it on the test split, "
                        "and save the run. Rerun the same command after a crash to resume.")
-    p.add_argument("name", help="model name, see `keras-zoo list`")
+    p.add_argument("name", nargs="?", help="model name, see `keras-zoo list`")
+    p.add_argument("--config", help="repeat the run of RUN/config.json (options given here win)")
     p.add_argument("--dataset", help="dataset name (default: the model's)")
     p.add_argument("--epochs", type=int, help="default: the dataset recipe's")
     p.add_argument("--batch-size", type=int, help="default: the dataset recipe's")
     p.add_argument("--output", help="run folder (config, history, model, checkpoints)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--strategy", default="auto", help="auto, cpu, one_device, mirrored, ...")
-    p.add_argument("--precision", default="auto",
-                   help="auto, float32, mixed_bfloat16 or mixed_float16")
+    p.add_argument("--seed", type=int, help="repeatable run (TensorFlow op determinism)")
+    p.add_argument("--strategy", help="auto (default), cpu, one_device, mirrored, ...")
+    p.add_argument("--precision",
+                   help="auto (default), float32, mixed_bfloat16 or mixed_float16")
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--data-dir", help="tfds data folder")
     p.add_argument("--arg", dest="model_args", action="append", type=_model_arg, default=[],
@@ -103,6 +105,8 @@ def build_parser():
     p.add_argument("--split", default="test", help="train, validation or test")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--data-dir", help="tfds data folder")
+    p.add_argument("--unsafe", action="store_true",
+                   help="allow a model file carrying Python code (only files you trust)")
     p.set_defaults(run=_cmd_evaluate)
 
     p = sub.add_parser("generate", parents=[common], help="sample from a GAN or language model",
@@ -116,6 +120,8 @@ def build_parser():
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--unsafe", action="store_true",
+                   help="allow a model file carrying Python code (only files you trust)")
     p.set_defaults(run=_cmd_generate)
     return parser
 
@@ -135,8 +141,8 @@ def main(argv=None):
     except (_UsageError, ZooError) as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # keras_zoo.callbacks.TrainingInterrupted says how to resume
+        print(f"interrupted: {_one_line(e)}" if str(e) else "interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001  an internal error
         if verbose:
@@ -213,13 +219,19 @@ def _cmd_datasets(args):
 def _cmd_train(args):
     import keras_zoo as kz
 
+    if args.config:
+        _fill_from_config(args)
+    if args.name is None:
+        raise _UsageError("keras-zoo train: give a model name, or --config RUN/config.json "
+                          "(see keras-zoo train --help)")
     dataset = args.dataset or kz.model_info(args.name).dataset
     start = time.time()
     result = kz.fit(
         args.name, dataset, epochs=args.epochs, batch_size=args.batch_size,
-        strategy=args.strategy, precision=args.precision, output_dir=args.output,
-        seed=args.seed, steps_per_epoch=args.steps_per_epoch, data_dir=args.data_dir,
-        model_args=dict(args.model_args) or None, overwrite=args.overwrite,
+        strategy=args.strategy or "auto", precision=args.precision or "auto",
+        output_dir=args.output, seed=args.seed, steps_per_epoch=args.steps_per_epoch,
+        data_dir=args.data_dir, model_args=dict(args.model_args) or None,
+        overwrite=args.overwrite,
     )
     seconds = time.time() - start
     scores = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
@@ -227,6 +239,54 @@ def _cmd_train(args):
     print(f"{args.name} on {dataset}: {where} {scores}  ({seconds:.0f} s)")
     if result.output_dir:
         print(f"run saved in {result.output_dir}")
+
+
+# config.json key -> `train` option it fills when not given on the command line.
+_CONFIG_OPTIONS = {"model": "name", "dataset": "dataset", "epochs": "epochs",
+                   "batch_size": "batch_size", "seed": "seed", "strategy": "strategy",
+                   "precision": "precision", "steps_per_epoch": "steps_per_epoch",
+                   "data_dir": "data_dir"}
+
+
+def _fill_from_config(args):
+    """Fills `train` options not given on the command line from a run's config.json.
+
+    The file is read as JSON data only; nothing in it is evaluated.
+    """
+    from keras_zoo import runs
+
+    path = args.config
+    if os.path.isdir(path):
+        path = os.path.join(path, runs.CONFIG)
+    try:
+        config = runs.read_json(path)
+    except OSError as e:
+        raise InvalidArgumentError(f"Cannot read the run config ({e.strerror}). "
+                                   f"Received: --config {args.config!r}") from None
+    except ValueError as e:
+        raise InvalidArgumentError(f"The run config is not valid JSON ({e}). "
+                                   f"Received: --config {args.config!r}") from None
+    if not isinstance(config, dict) or not {"model", "dataset"} <= set(config):
+        raise InvalidArgumentError(
+            "Not a keras-zoo run config (a run folder's config.json has 'model' and "
+            f"'dataset'). Received: --config {args.config!r}")
+    for key in ("optimizer", "loss", "metrics"):
+        if config.get(key, "auto") != "auto":
+            raise InvalidArgumentError(
+                f"The run used a custom {key} ({config[key]}), which a config file cannot "
+                f"rebuild; repeat it from Python with keras_zoo.fit. "
+                f"Received: --config {args.config!r}")
+    for key, option in _CONFIG_OPTIONS.items():
+        if getattr(args, option) is None and config.get(key) is not None:
+            setattr(args, option, config[key])
+    given = dict(args.model_args)
+    args.model_args = [(k, _tuples(v)) for k, v in (config.get("model_args") or {}).items()
+                       if k not in given] + list(given.items())
+
+
+def _tuples(value):
+    """JSON lists back to the tuples the builders take, e.g. input_shape."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _cmd_evaluate(args):
@@ -245,7 +305,7 @@ def _cmd_evaluate(args):
             )
         dataset = runs.read_json(os.path.join(run_dir, runs.CONFIG))["dataset"]
     metrics = kz.evaluate(args.path, dataset, split=args.split, batch_size=args.batch_size,
-                          data_dir=args.data_dir)
+                          data_dir=args.data_dir, safe_mode=not args.unsafe)
     print(json.dumps(metrics, sort_keys=True))
 
 
@@ -255,7 +315,14 @@ def _cmd_generate(args):
 
     for flag, value in (("--num", args.num), ("--length", args.length)):
         errors.check_positive_int(value, flag)
-    model = kz.load_model(args.path)
+    if args.prompt is not None:
+        try:
+            args.prompt.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes in argv arrive as surrogates
+            raise InvalidArgumentError(
+                "The prompt is not valid UTF-8 text; pass UTF-8 (check the terminal's "
+                f"encoding). Received: prompt={ascii(args.prompt)}") from None
+    model = kz.load_model(args.path, safe_mode=not args.unsafe)
     if hasattr(model, "generator"):
         if not args.out:
             raise InvalidArgumentError("--out FILE.png is needed to write GAN samples.")

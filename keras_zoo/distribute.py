@@ -1,33 +1,63 @@
-"""Where a model trains: distribution strategy, precision, steps per execution.
+"""Where a model trains: distribution strategies (TensorFlow and JAX backends).
 
-Every object returned by `get_strategy` has a `scope()` context manager;
-`training.fit` creates the model and optimizer inside it.
+`get_strategy(name)` returns an object with a `scope()` context manager:
+a `tf.distribute.Strategy` on the TensorFlow backend, or a
+`keras.distribution.DataParallel` on the JAX backend. `training.fit` creates
+the model and optimizer inside `run_scope(strategy)`.
+
+`batch_size` is always the GLOBAL batch: the examples in one optimizer step,
+over all replicas. It must divide by the replica count; each replica gets
+`batch_size // replicas` (see `placement`).
 """
 
+import contextlib
+import glob
+import json
 import os
 
 import keras
 
+from keras_zoo import defaults
 from keras_zoo.errors import InvalidArgumentError, unknown_name
 
 STRATEGIES = ("auto", "cpu", "default", "one_device", "mirrored", "multi_worker", "tpu",
               "data_parallel")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+# MultiWorkerMirroredStrategy and TPUStrategy start a server or initialise the
+# TPU system, which TensorFlow allows once per process, and MirroredStrategy
+# objects over the same devices collide; so they are made once and kept.
+_PROCESS_STRATEGIES = {}
 
 
-def get_strategy(name="auto"):
+def get_strategy(name="auto", *, tpu_resolver=None):
     """Returns the distribution strategy the zoo uses for `name`.
 
     Args:
-        name: one of `"auto"` (the best strategy for the machine; for now the
-            default strategy), `"cpu"`/`"default"` (the default strategy, one
-            device), `"one_device"` (`tf.distribute.OneDeviceStrategy` on the
-            first GPU, else the CPU), `"mirrored"` (several GPUs),
-            `"multi_worker"`, `"tpu"`, `"data_parallel"` (JAX backend).
+        name: one of
+            - `"auto"`: on TensorFlow, in order: a TPU if one is attached
+              (TPUStrategy), several local GPUs (MirroredStrategy), a
+              `TF_CONFIG` naming several workers (MultiWorkerMirroredStrategy),
+              else the default strategy. On JAX: `keras.distribution.DataParallel`
+              over all devices when there is more than one, else the default.
+            - `"cpu"` / `"default"`: the default strategy (one device).
+            - `"one_device"`: `tf.distribute.OneDeviceStrategy` on the first
+              GPU, else the CPU.
+            - `"mirrored"`: `tf.distribute.MirroredStrategy` over the local
+              GPUs (or the logical CPUs when there are several and no GPUs).
+            - `"multi_worker"`: `tf.distribute.MultiWorkerMirroredStrategy`
+              from `TF_CONFIG` (trained by `keras_zoo.multi_worker`).
+            - `"tpu"`: `tf.distribute.TPUStrategy` (see `tpu_strategy`).
+            - `"data_parallel"`: `keras.distribution.DataParallel` (JAX).
+        tpu_resolver: a `TPUClusterResolver` to use instead of the one found
+            from the environment (for `"tpu"` and `"auto"`).
 
     Returns:
-        An object with a `scope()` context manager, e.g. a
-        `tf.distribute.Strategy`.
+        An object with a `scope()` context manager.
+
+    Raises:
+        UnknownNameError: `name` is not one of `STRATEGIES`.
+        InvalidArgumentError: what `name` needs is not there (no TPU, fewer
+            than 2 devices for `"mirrored"`, no `TF_CONFIG`, wrong backend).
 
     Example:
 
@@ -39,57 +69,64 @@ def get_strategy(name="auto"):
         raise unknown_name("strategy", name, STRATEGIES)
     import tensorflow as tf
 
-    if name in ("auto", "cpu", "default"):
-        return tf.distribute.get_strategy()
     backend = keras.backend.backend()
+    if name == "auto":
+        if backend == "jax":
+            return _data_parallel() if len(_jax_devices()) > 1 else tf.distribute.get_strategy()
+        if tpu_resolver is not None or tpu_attached():
+            return tpu_strategy(tpu_resolver)
+        if len(tf.config.list_logical_devices("GPU")) > 1:
+            return tf.distribute.MirroredStrategy()
+        if _tf_config_workers() > 1:
+            return _multi_worker()
+        return tf.distribute.get_strategy()
+    if name in ("cpu", "default"):
+        return tf.distribute.get_strategy()
+    if name == "data_parallel":
+        _require_backend(name, "jax", backend)
+        devices = _jax_devices()
+        if len(devices) < 2:
+            raise InvalidArgumentError(
+                f"Strategy 'data_parallel' needs more than one device; found {len(devices)}. "
+                f"On CPU set XLA_FLAGS=--xla_force_host_platform_device_count=8 before start-up. "
+                f"Received: strategy='data_parallel'"
+            )
+        return _data_parallel()
+    _require_backend(name, "tensorflow", backend)
     if name == "one_device":
-        _require_backend(name, "tensorflow", backend)
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
-        _require_backend(name, "tensorflow", backend)
-        gpus = tf.config.list_logical_devices("GPU")
-        if len(gpus) < 2:
+        devices = (tf.config.list_logical_devices("GPU")
+                   or tf.config.list_logical_devices("CPU"))
+        if len(devices) < 2:
             raise InvalidArgumentError(
-                f"Strategy 'mirrored' needs at least 2 GPUs; this machine has {len(gpus)}. "
-                f"Use strategy='auto'. Received: strategy={name!r}"
+                f"Strategy 'mirrored' needs at least 2 GPUs (or 2 logical CPUs); this "
+                f"machine has {len(devices)} device. Use strategy='auto'. "
+                f"Received: strategy={name!r}"
             )
-        return tf.distribute.MirroredStrategy()
+        # One per device set: two MirroredStrategy objects in a process would
+        # reuse each other's collective instance keys.
+        key = ("mirrored",) + tuple(d.name for d in devices)
+        if key not in _PROCESS_STRATEGIES:
+            _PROCESS_STRATEGIES[key] = tf.distribute.MirroredStrategy([d.name for d in devices])
+        return _PROCESS_STRATEGIES[key]
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise InvalidArgumentError(
                 "Strategy 'multi_worker' needs the TF_CONFIG environment variable "
-                "describing the cluster; it is not set. Received: strategy='multi_worker'"
+                "describing the cluster; it is not set (see README, 'Run on several "
+                "machines'). Received: strategy='multi_worker'"
             )
+        return _multi_worker()
+    # tpu
+    if tpu_resolver is None and not tpu_attached():
         raise InvalidArgumentError(
-            "Strategy 'multi_worker' is not supported by fit yet: Keras 3 `model.fit` "
-            "fails under MultiWorkerMirroredStrategy (keras-team/keras#20585). "
-            "Received: strategy='multi_worker'"
-        )
-    if name == "tpu":
-        if not (os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR")):
-            raise InvalidArgumentError(
-                "Strategy 'tpu' found no TPU (neither TPU_NAME nor COLAB_TPU_ADDR is set). "
-                "On a Colab TPU runtime use KERAS_BACKEND=jax with strategy='data_parallel'. "
-                "Received: strategy='tpu'"
-            )
-        raise InvalidArgumentError(
-            "Strategy 'tpu' (tf.distribute.TPUStrategy) is not supported yet; use "
+            "Strategy 'tpu' found no TPU (no COLAB_TPU_ADDR or TPU_NAME variable, no "
+            "/dev/accel* or /dev/vfio device). On a Colab TPU runtime (no TensorFlow) use "
             "KERAS_BACKEND=jax with strategy='data_parallel'. Received: strategy='tpu'"
         )
-    # data_parallel
-    _require_backend(name, "jax", backend)
-    devices = keras.distribution.list_devices()
-    if len(devices) < 2:
-        raise InvalidArgumentError(
-            f"Strategy 'data_parallel' needs more than one device; found {len(devices)}. "
-            f"On CPU set XLA_FLAGS=--xla_force_host_platform_device_count=8 before start-up. "
-            f"Received: strategy='data_parallel'"
-        )
-    raise InvalidArgumentError(
-        "Strategy 'data_parallel' (keras.distribution.DataParallel) is not supported by "
-        "fit yet. Received: strategy='data_parallel'"
-    )
+    return tpu_strategy(tpu_resolver)
 
 
 def _require_backend(name, needed, backend):
@@ -100,32 +137,325 @@ def _require_backend(name, needed, backend):
         )
 
 
+def _jax_devices():
+    return keras.distribution.list_devices()
+
+
+def _data_parallel():
+    return keras.distribution.DataParallel(devices=_jax_devices())
+
+
+def _tf_config_workers():
+    """The number of workers (chief included) `TF_CONFIG` names, 0 if unset."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError) as e:
+        raise InvalidArgumentError(
+            f"TF_CONFIG is not valid JSON with a 'cluster' entry ({e}). Received: "
+            f"TF_CONFIG={raw!r}"
+        ) from e
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _multi_worker():
+    import tensorflow as tf
+
+    if "multi_worker" not in _PROCESS_STRATEGIES:
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+        try:
+            _PROCESS_STRATEGIES["multi_worker"] = tf.distribute.MultiWorkerMirroredStrategy(
+                communication_options=options)
+        except RuntimeError as e:  # "Collective ops must be configured at program startup"
+            raise InvalidArgumentError(
+                "MultiWorkerMirroredStrategy must be created before TensorFlow runs any op: "
+                "call `keras_zoo.get_strategy('multi_worker')` first thing in the program "
+                f"({e}). Received: strategy='multi_worker'"
+            ) from e
+    return _PROCESS_STRATEGIES["multi_worker"]
+
+
+def is_multi_worker(strategy):
+    """Whether `strategy` is a `MultiWorkerMirroredStrategy` (trained by
+    `keras_zoo.multi_worker`, since Keras 3 `fit` fails there)."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, except for the
+    non-chief workers of a multi-worker strategy."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type is None or task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and not has_chief
+
+
+# TPU ---------------------------------------------------------------------------------
+
+
+def tpu_attached():
+    """Whether a TPU is reachable, checked cheaply (never a network call).
+
+    True when `COLAB_TPU_ADDR` (a Colab TPU node) or `TPU_NAME` (a Cloud TPU
+    node) is set, or on a TPU VM (`/dev/accel*` or numbered `/dev/vfio/*`
+    devices).
+    """
+    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
+        return True
+    vfio = [p for p in glob.glob("/dev/vfio/*") if os.path.basename(p).isdigit()]
+    return bool(glob.glob("/dev/accel*") or vfio)
+
+
+def tpu_resolver():
+    """Returns the `TPUClusterResolver` for the attached TPU.
+
+    `COLAB_TPU_ADDR` -> `grpc://` that address (Colab TPU node runtimes);
+    `TPU_NAME` -> that name (Cloud TPU node); otherwise `tpu="local"` (a TPU
+    VM, TPU attached to this host).
+    """
+    import tensorflow as tf
+
+    resolvers = tf.distribute.cluster_resolver
+    if os.environ.get("COLAB_TPU_ADDR"):
+        return resolvers.TPUClusterResolver(tpu="grpc://" + os.environ["COLAB_TPU_ADDR"])
+    if os.environ.get("TPU_NAME"):
+        return resolvers.TPUClusterResolver(tpu=os.environ["TPU_NAME"])
+    return resolvers.TPUClusterResolver(tpu="local")
+
+
+def tpu_strategy(resolver=None):
+    """Connects to the TPU, initialises it and returns a `TPUStrategy`.
+
+    Once per process (TensorFlow initialises the TPU system once); later
+    calls return the same strategy. Train with `precision="mixed_bfloat16"`
+    (what `precision="auto"` picks on TPU).
+
+    Args:
+        resolver: a `tf.distribute.cluster_resolver.TPUClusterResolver`;
+            None finds it from the environment (`tpu_resolver()`).
+
+    Returns:
+        A `tf.distribute.TPUStrategy`.
+    """
+    import tensorflow as tf
+
+    if "tpu" not in _PROCESS_STRATEGIES:
+        resolver = resolver or tpu_resolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        _PROCESS_STRATEGIES["tpu"] = tf.distribute.TPUStrategy(resolver)
+    return _PROCESS_STRATEGIES["tpu"]
+
+
+def device_kind():
+    """Returns the kind of accelerator training runs on: "tpu", "gpu" or "cpu".
+
+    Cheap: never initialises a TPU (see `tpu_attached`).
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        platform = jax.devices()[0].platform
+        return platform if platform in ("tpu", "gpu") else "cpu"
+    if tpu_attached():
+        return "tpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+
+
+# Replicas and batch sizes ------------------------------------------------------------
+
+
+def num_replicas(strategy):
+    """The number of model replicas a step runs on (devices, over all workers)."""
+    if hasattr(strategy, "device_mesh"):  # a keras.distribution.Distribution (JAX)
+        return int(strategy.device_mesh.devices.size)
+    return int(strategy.num_replicas_in_sync)
+
+
+def strategy_name(strategy):
+    """A short name for the record, e.g. "MirroredStrategy", "DataParallel"."""
+    name = type(strategy).__name__
+    return "default" if name in ("_DefaultDistributionStrategy", "DefaultDistributionStrategy") else name
+
+
+def placement(strategy, batch_size):
+    """Returns what a run records about where it trains, checking the batch.
+
+    Args:
+        strategy: what `get_strategy` returned.
+        batch_size: the GLOBAL batch size (all replicas together).
+
+    Returns:
+        `{"strategy", "replicas", "global_batch_size", "per_replica_batch_size",
+        "device_kind"}`.
+
+    Raises:
+        InvalidArgumentError: `batch_size` does not divide by the replicas.
+    """
+    replicas = num_replicas(strategy)
+    if batch_size % replicas:
+        raise InvalidArgumentError(
+            f"`batch_size` is the global batch (all replicas together) and must divide by "
+            f"the {replicas} replicas of {strategy_name(strategy)}; use e.g. "
+            f"{max(replicas, batch_size // replicas * replicas)}. Received: batch_size={batch_size}"
+        )
+    return {
+        "strategy": strategy_name(strategy),
+        "replicas": replicas,
+        "global_batch_size": batch_size,
+        "per_replica_batch_size": batch_size // replicas,
+        "device_kind": device_kind(),
+    }
+
+
+@contextlib.contextmanager
+def run_scope(strategy):
+    """The scope a whole run (build, fit, evaluate) happens in.
+
+    A `keras.distribution.Distribution` (JAX) is set globally for the
+    duration only (Keras distributes the data when `fit` runs, not only when
+    variables are made) and the previous one restored after. Nothing for a
+    `tf.distribute.Strategy`, whose scope is only needed to build.
+    """
+    if not hasattr(strategy, "device_mesh"):
+        yield
+        return
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(strategy)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+def with_input_options(dataset, strategy):
+    """Sets the auto-shard policy of a `tf.data.Dataset` for `strategy`.
+
+    Several workers: `AUTO` shards by file when the source is read from
+    several files and by DATA otherwise (each worker keeps its share of every
+    global batch), so no example is read twice per step. The zoo's pipelines
+    read from a cache, so DATA it is; one worker: sharding is off.
+    """
+    import tensorflow as tf
+
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        policy.DATA if is_multi_worker(strategy) else policy.OFF)
+    return dataset.with_options(options)
+
+
+# MirroredStrategy with steps_per_execution > 1 --------------------------------------
+
+
+def fix_steps_per_execution(model, strategy):
+    """Makes `model.fit`/`evaluate` work under MirroredStrategy with
+    `steps_per_execution > 1` (keras-team/keras#19246).
+
+    Keras 3 runs the steps of one execution in a `tf.while_loop` whose body
+    calls `strategy.run` inside a `tf.cond` (stop when the data runs out).
+    Under MirroredStrategy the replica functions cross-replica-sync
+    (`merge_call`) inside that `tf.cond` branch, which leaves a placeholder
+    unfed: "You must feed a value for placeholder tensor". This replaces the
+    train and test functions by a loop of exactly `n` steps with no `tf.cond`,
+    `n` being `steps_per_execution` or, for the last execution of an epoch,
+    the batches left (known from the dataset's cardinality). A no-op for
+    other strategies and for `steps_per_execution == 1`.
+
+    Call it after `model.compile`, which resets the functions.
+
+    Args:
+        model: a compiled `keras.Model` (TensorFlow backend).
+        strategy: the strategy it was built under.
+
+    Returns:
+        The model.
+    """
+    import tensorflow as tf
+
+    if (keras.backend.backend() != "tensorflow" or model.steps_per_execution <= 1
+            or not isinstance(strategy, tf.distribute.MirroredStrategy)):
+        return model
+    model.train_function = _CountedSteps(model, strategy, model.train_step)
+    model.test_function = _CountedSteps(model, strategy, model.test_step)
+    return model
+
+
+class _CountedSteps:
+    """Runs `steps_per_execution` steps per call, without a `tf.cond`."""
+
+    def __init__(self, model, strategy, step):
+        import tensorflow as tf
+        from keras.src.backend.tensorflow.trainer import reduce_per_replica
+
+        self.model = model
+        self.iterator = None
+        self.taken = 0
+
+        def one_step(data):
+            outputs = strategy.run(step, args=(data,))
+            return reduce_per_replica(outputs, strategy, reduction="auto")
+
+        @tf.function(reduce_retracing=True)
+        def run(iterator, steps):
+            outputs = one_step(next(iterator))
+            for _ in tf.range(steps - 1):
+                outputs = one_step(next(iterator))
+            return outputs
+
+        self.run = run
+
+    def __call__(self, iterator):
+        import tensorflow as tf
+
+        if iterator is not self.iterator:  # Keras starts a new pass over the data
+            self.iterator, self.taken = iterator, 0
+        steps = self.model.steps_per_execution
+        total = int(getattr(iterator, "_cardinality", tf.data.UNKNOWN_CARDINALITY))
+        if total >= 0:  # finite, known: never ask past the end
+            steps = min(steps, total - self.taken)
+        elif total != tf.data.INFINITE_CARDINALITY:
+            steps = 1  # unknown length: one step per call is always right
+        if steps <= 0:
+            raise StopIteration
+        self.taken += steps
+        return self.run(iterator, tf.constant(steps))
+
+
 def resolve_precision(precision, family=None):
-    """Returns the Keras dtype policy name to train with.
+    """Returns the Keras dtype policy name to train with on this machine.
 
     Args:
         precision: `"auto"`, `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`.
-        family: the model family (`"cnn"`, `"rnn"`, ...). `"auto"` will choose
-            per device and family (bfloat16 helps CNNs and Transformers on CPUs
-            with AMX, slows LSTMs); for now it always resolves to `"float32"`.
+        family: the model family (`"cnn"`, `"rnn"`, ...); `"auto"` chooses per
+            device and family, see `keras_zoo.defaults.resolve_precision`.
 
     Returns:
         A dtype policy name accepted by `keras.config.set_dtype_policy`.
     """
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise InvalidArgumentError(
-            f"`precision` must be one of {', '.join(PRECISIONS)}. "
-            f"Received: precision={precision!r}"
-        )
-    if precision == "auto":
-        return "float32"  # Seam: a later issue picks per device and `family`.
-    return precision
+    return defaults.resolve_precision(precision, family, device_kind())
 
 
 def steps_per_execution(strategy=None, family=None):
-    """Returns the `steps_per_execution` passed to `model.compile`.
+    """Returns the `steps_per_execution` passed to `model.compile` on this machine.
 
-    Keras's default (1) for now; the one place to tune it per device. Keep it
-    1 under `MirroredStrategy` (keras-team/keras#19246).
+    Per device, see `keras_zoo.defaults.steps_per_execution`; 1 under a
+    multi-replica strategy (keras-team/keras#19246).
     """
-    return 1
+    return defaults.steps_per_execution(device_kind(), family, strategy)
+
+
+def jit_compile(family=None):
+    """Returns the `jit_compile` passed to `model.compile` on this machine."""
+    return defaults.jit_compile(device_kind(), family, keras.backend.backend())

@@ -45,15 +45,19 @@ SAMPLES = "samples"
 # What `overwrite=True` removes: only the files a run writes, never the folder.
 _RUN_FILES = (CONFIG, HISTORY, METRICS, MODEL, "checkpoints", BACKUP, LOGS, CURVES,
               VOCABULARY, SAMPLES)
-# Config keys that must match for a rerun to resume an interrupted run.
+# Config keys that must match for a rerun to resume an interrupted run
+# (`epochs` may grow), and to return a finished one as it is.
 _RESUME_KEYS = ("model", "model_args", "dataset", "batch_size", "seed", "precision",
-                "steps_per_epoch")
+                "steps_per_epoch", "optimizer", "loss", "metrics")
+_FINISHED_KEYS = _RESUME_KEYS + ("epochs",)
+STATE = "state.json"
+TMP_PREFIX = ".tmp-"
 
 
 def atomic_write_text(path, text):
     """Writes `text` to `path` through a temporary file and `os.replace`."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix=os.path.basename(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
@@ -112,37 +116,151 @@ def history_dict(rows):
     return {k: [rows[e].get(k) for e in sorted(rows)] for k in keys}
 
 
+def _tmp_path(path):
+    """A temporary name in `path`'s folder that keeps its extension (Keras checks it)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{name}")
+
+
+def atomic_write(path, write):
+    """Calls `write(tmp)` on a temporary name, then moves it to `path` with `os.replace`."""
+    tmp = _tmp_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def save_model(model, path):
     """Saves a `.keras` file atomically."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
-    model.save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, model.save)
+
+
+def save_weights(model, path):
+    """Saves a `.weights.h5` file (weights and optimizer state) atomically."""
+    atomic_write(path, model.save_weights)
 
 
 def write_vocabulary(path, vocabulary):
     """Writes `vocabulary.txt` atomically, in `keras_zoo.data`'s format."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
-    data_text.save_vocabulary(vocabulary, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: data_text.save_vocabulary(vocabulary, tmp))
 
 
 def read_vocabulary(path):
     return data_text.load_vocabulary(path)
 
 
-def prepare_run_dir(output_dir, config, *, overwrite=False):
-    """Creates or re-opens a run folder and writes `config.json`.
-
-    A folder holding a finished run (`metrics.json`) is only re-used with
-    `overwrite=True`. A folder holding an interrupted run is resumed when its
-    config matches; its stored seed is kept when `config["seed"]` is None
-    (a fresh run without a seed gets a random one, recorded).
+def read_state(output_dir):
+    """The committed resume state of a run (see `keras_zoo.callbacks.RunState`), or None.
 
     Returns:
-        The config to use (with the seed of the interrupted run, if any).
+        `{"epochs": finished epochs, "weights": file in backup/, "history":
+        {epoch: logs}}`, or None before the first epoch finished.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, BACKUP, STATE)
+    if not os.path.isfile(path):
+        return None
+    state = read_json(path)
+    state["history"] = {int(e): logs for e, logs in state["history"].items()}
+    return state
+
+
+def write_state(output_dir, state):
+    write_json(os.path.join(output_dir, BACKUP, STATE), state)
+
+
+def is_finished(output_dir):
+    return os.path.isfile(os.path.join(output_dir, METRICS))
+
+
+def check_run_dir(output_dir, config, *, overwrite=False):
+    """Decides what a run into `output_dir` does, without writing anything.
+
+    A new or empty folder starts a run. A folder holding an interrupted run
+    with the same settings resumes it; one holding a finished run with the
+    same settings is returned as it is (`finished=True`). Other settings,
+    or a path that cannot hold a run folder, are refused, unless
+    `overwrite=True` (for other settings).
+
+    Args:
+        output_dir: the run folder.
+        config: the new run's config (`seed` None keeps the stored seed, or
+            draws one to record).
+        overwrite: replace whatever run the folder holds.
+
+    Returns:
+        `(config, finished)`: the config to use, with the seed of the stored
+        run if any, and whether that run has finished.
+    """
+    _check_writable(output_dir)
     config_path = os.path.join(output_dir, CONFIG)
+    finished = False
+    if not overwrite and os.path.isfile(config_path):
+        previous = read_json(config_path)
+        if config.get("seed") is None:
+            config = dict(config, seed=previous.get("seed"))
+        finished = is_finished(output_dir)
+        for key in _FINISHED_KEYS if finished else _RESUME_KEYS:
+            if _normalize(previous.get(key)) != _normalize(config.get(key)):
+                what = ("a finished run" if finished else "an unfinished run")
+                raise InvalidArgumentError(
+                    f"The output folder holds {what} with a different {key} "
+                    f"({previous.get(key)!r}); "
+                    + ("" if finished else "rerun it with the same arguments to resume, ")
+                    + f"pass overwrite=True (CLI: --overwrite) to replace it, or choose another "
+                    f"folder. Received: {key}={config.get(key)!r}, output_dir={output_dir!r}"
+                )
+    elif not overwrite and os.path.exists(os.path.join(output_dir, METRICS)):
+        raise InvalidArgumentError(
+            f"The output folder holds a finished run without {CONFIG}; pass overwrite=True "
+            f"(CLI: --overwrite) to replace it, or choose another folder. "
+            f"Received: output_dir={output_dir!r}"
+        )
+    if config.get("seed") is None:  # record one, so the run can be repeated
+        config = dict(config, seed=random.SystemRandom().randrange(2**31))
+    return config, finished
+
+
+def _check_writable(output_dir):
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise InvalidArgumentError(
+            f"The output path is a file, not a folder; give a folder path (it is created "
+            f"if needed). Received: output_dir={output_dir!r}"
+        )
+    parent = os.path.abspath(output_dir)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    problem = None
+    if not os.path.isdir(parent):
+        problem = "is a file"
+    else:
+        try:  # a real probe: permission bits do not tell for root or read-only mounts
+            os.rmdir(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent))
+        except OSError as e:
+            problem = f"is not writable ({e.strerror})"
+    if problem:
+        raise InvalidArgumentError(
+            f"Cannot create the output folder: {parent!r} {problem}. Give a folder path "
+            f"you can write to. Received: output_dir={output_dir!r}"
+        )
+
+
+def open_run_dir(output_dir, config, *, overwrite=False):
+    """Creates or re-opens a run folder and writes `config.json`.
+
+    Call `check_run_dir` first; this one writes. With `overwrite=True` the
+    files of a previous run are removed (never other files in the folder).
+    Temporary files left by a killed process are removed.
+    """
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        raise InvalidArgumentError(
+            f"Cannot create the output folder ({e.strerror}). Received: output_dir={output_dir!r}"
+        ) from None
     if overwrite:
         for name in _RUN_FILES:
             path = os.path.join(output_dir, name)
@@ -150,29 +268,14 @@ def prepare_run_dir(output_dir, config, *, overwrite=False):
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
-    elif os.path.exists(os.path.join(output_dir, METRICS)):
-        raise InvalidArgumentError(
-            f"The output folder already holds a finished run; pass overwrite=True "
-            f"(--overwrite) to replace it, or choose another folder. Received: "
-            f"output_dir={output_dir!r}"
-        )
-    elif os.path.exists(config_path):
-        previous = read_json(config_path)
-        if config.get("seed") is None:
-            config = dict(config, seed=previous.get("seed"))
-        for key in _RESUME_KEYS:
-            if _normalize(previous.get(key)) != _normalize(config.get(key)):
-                raise InvalidArgumentError(
-                    f"The output folder holds an unfinished run with a different {key} "
-                    f"({previous.get(key)!r}); rerun it with the same arguments to resume, "
-                    f"or pass overwrite=True (--overwrite). Received: {key}={config.get(key)!r}"
-                )
-    if config.get("seed") is None:  # record one, so the run can be repeated
-        config = dict(config, seed=random.SystemRandom().randrange(2**31))
+    for folder in (output_dir, os.path.join(output_dir, "checkpoints")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.startswith(TMP_PREFIX):
+                    os.remove(os.path.join(folder, name))
     for sub in ("checkpoints", LOGS):
         os.makedirs(os.path.join(output_dir, sub), exist_ok=True)
-    write_json(config_path, config)
-    return config
+    write_json(os.path.join(output_dir, CONFIG), config)
 
 
 def _normalize(value):

@@ -10,6 +10,7 @@ kz.evaluate("runs/cnn", "digits")   # the same numbers, from the saved run
 """
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import sys
@@ -113,9 +114,13 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
         model.compile()
         return model
     kwargs = {**compile_defaults(task, from_logits=outputs_logits(model)), **given}
+    # Weighted, so that the zero-weight padding of data-parallel evaluation
+    # (`_for_evaluation`) is not counted; without sample weights the same.
+    kwargs["weighted_metrics"] = kwargs.pop("metrics", None)
     if steps_per_execution is None:
         steps_per_execution = distribute.steps_per_execution()
-    model.compile(**kwargs, steps_per_execution=steps_per_execution)
+    model.compile(**kwargs, steps_per_execution=steps_per_execution,
+                  jit_compile=distribute.jit_compile())
     return model
 
 
@@ -212,28 +217,50 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     batch_size = batch_size or spec.batch_size
     policy = distribute.resolve_precision(precision, family)
     strategy_obj = distribute.get_strategy(strategy)
+    if batch_size % _batch_multiple(strategy_obj):
+        raise InvalidArgumentError(
+            f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "
+            f"devices of strategy {strategy!r}. Received: batch_size={batch_size}"
+        )
+    where = distribute.placement(strategy_obj, batch_size)  # batch_size is the global batch
+    if verbose:
+        print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
+              "{global_batch_size}, per replica {per_replica_batch_size}".format(**where))
+    scratch = None
+    if output_dir is not None and not distribute.is_chief(strategy_obj):
+        import tempfile  # a multi-worker non-chief: the chief writes the run folder
+
+        output_dir = scratch = tempfile.mkdtemp(prefix="keras_zoo_worker_")
     gan = task == "image_generation"
 
+    # Everything is checked before the first file is written (`runs.open_run_dir`).
     vocabulary = None
     if output_dir is not None:
         output_dir = os.fspath(output_dir)
-        config = runs.prepare_run_dir(output_dir, _run_config(
+        config, finished = runs.check_run_dir(output_dir, {**_run_config(
             name, args, dataset_name, epochs, batch_size, seed, strategy, policy,
-            steps_per_epoch, optimizer, loss, metrics, data_dir), overwrite=overwrite)
+            steps_per_epoch, optimizer, loss, metrics, data_dir), "distribution": where},
+            overwrite=overwrite)
+        if finished:
+            return _finished_result(output_dir, verbose)
         seed = config["seed"]
         vocab_path = os.path.join(output_dir, runs.VOCABULARY)
-        if os.path.exists(vocab_path):  # resuming: keep the token ids
+        if not overwrite and os.path.exists(vocab_path):  # resuming: keep the token ids
             vocabulary = runs.read_vocabulary(vocab_path)
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        _set_seed(seed)
 
     prepared = data.prepare(dataset_name, batch_size=batch_size, seed=seed, data_dir=data_dir,
                             images_only=gan, vocabulary=vocabulary)
-    if output_dir is not None and prepared.vocabulary is not None and vocabulary is None:
-        runs.write_vocabulary(os.path.join(output_dir, runs.VOCABULARY), prepared.vocabulary)
+    if output_dir is not None:
+        runs.open_run_dir(output_dir, config, overwrite=overwrite)
+        if prepared.vocabulary is not None and vocabulary is None:
+            runs.write_vocabulary(os.path.join(output_dir, runs.VOCABULARY), prepared.vocabulary)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
+    run_scope = distribute.run_scope(strategy_obj)
+    run_scope.__enter__()
     try:
         with strategy_obj.scope():
             if info is not None:
@@ -245,10 +272,17 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
                 overrides = [optimizer, loss, metrics]
                 if not model.compiled or any(not (isinstance(v, str) and v == "auto") for v in overrides):
                     compile_model(model, task, optimizer, loss, metrics)
-        validation = None if gan else prepared.validation
+        distribute.fix_steps_per_execution(model, strategy_obj)  # keras-team/keras#19246
+        fit_model, evaluate_model = model.fit, model.evaluate
+        if distribute.is_multi_worker(strategy_obj):  # keras-team/keras#20585
+            from keras_zoo import multi_worker
+
+            fit_model = functools.partial(multi_worker.fit, model, strategy=strategy_obj)
+            evaluate_model = functools.partial(multi_worker.evaluate, model, strategy=strategy_obj)
+        validation = None if gan else _for_evaluation(prepared.validation, strategy_obj)
         run_callbacks, writer = _run_callbacks(output_dir, model, gan, validation is not None, seed)
         train = prepared.train.repeat() if steps_per_epoch else prepared.train
-        keras_history = model.fit(
+        keras_history = fit_model(
             train,
             validation_data=validation,
             epochs=epochs,
@@ -262,14 +296,62 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
             final = {k: v[-1] for k, v in history.items() if v}
             results = {k: final[k] for k in ("d_loss", "g_loss") if k in final}
         else:
-            results = model.evaluate(prepared.test, return_dict=True, verbose=0)
+            results = evaluate_model(_for_evaluation(prepared.test, strategy_obj),
+                                     return_dict=True, verbose=0)
         results = {k: float(v) for k, v in results.items()}
+    except KeyboardInterrupt:
+        raise _interrupted(output_dir) from None
     finally:
+        run_scope.__exit__(None, None, None)
         keras.config.set_dtype_policy(previous_policy)
 
     if output_dir is not None:
         _finish_run(output_dir, model, history, results)
+    if scratch is not None:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+        output_dir = None
     return FitResult(model=model, history=history, metrics=results, output_dir=output_dir)
+
+
+def _set_seed(seed):
+    """Seeds Python, NumPy and the backend; on TensorFlow also op determinism.
+
+    Op determinism is process-wide; on this 2-core CPU it cost nothing
+    measurable (simple_cnn/digits and gru_classifier/half_sums, 3 epochs),
+    and without it two seeded simple_cnn runs differ.
+    """
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _finished_result(output_dir, verbose):
+    """The saved result of a finished run in `output_dir` (same settings)."""
+    if verbose:
+        print(f"The run in {output_dir} has already finished; returning its saved results "
+              f"(pass overwrite=True, CLI --overwrite, to train again).")
+    history = runs.history_dict(runs.read_history_csv(os.path.join(output_dir, runs.HISTORY)))
+    return FitResult(model=load_model(output_dir), history=history,
+                     metrics=runs.read_json(os.path.join(output_dir, runs.METRICS)),
+                     output_dir=output_dir)
+
+
+def _interrupted(output_dir):
+    """The `TrainingInterrupted` to raise on Ctrl-C, saying how to resume."""
+    from keras_zoo.callbacks import TrainingInterrupted
+
+    if output_dir is None:
+        return TrainingInterrupted("Training interrupted; nothing was saved (no output_dir).")
+    state = runs.read_state(output_dir)
+    done = state["epochs"] if state else 0
+    return TrainingInterrupted(
+        f"Training interrupted; {done} finished epoch(s) are saved in {output_dir}. "
+        f"Run the same command again to resume from there."
+    )
 
 
 def _resolve_verbose(verbose):
@@ -330,23 +412,24 @@ def _run_config(name, args, dataset, epochs, batch_size, seed, strategy, policy,
             "tensorflow_datasets": tfds.__version__,
             "backend": keras.backend.backend(),
             "python": sys.version.split()[0],
+            **({"jax": importlib.import_module("jax").__version__}
+               if keras.backend.backend() == "jax" else {}),
         },
+        # A run folder always has a seed, so `_set_seed` turns op determinism on.
+        "op_determinism": keras.backend.backend() == "tensorflow",
     }
 
 
 def _run_callbacks(output_dir, model, gan, has_validation, seed):
-    """The callbacks writing a run folder, and its `HistoryWriter` (or None)."""
+    """The run's callbacks (NaN guard; with a folder, crash-safe saving) and its `RunState`."""
+    from keras_zoo.callbacks import BestCheckpoint, RunState, StopOnNonFiniteLoss
+
     if output_dir is None:
-        return [], None
-    history_path = os.path.join(output_dir, runs.HISTORY)
-    writer = runs.HistoryWriter(history_path)
-    # Kept after training so a crash during evaluation resumes with no epochs
-    # left; `_finish_run` deletes it. Backup before history (see HistoryWriter).
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, runs.BACKUP),
-                                         delete_checkpoint=False),
-        writer,
-    ]
+        return [StopOnNonFiniteLoss()], None
+    # The resume state is kept after training so a crash during evaluation
+    # resumes with no epochs left; `_finish_run` deletes it.
+    writer = RunState(output_dir)
+    callbacks = [StopOnNonFiniteLoss(output_dir), writer]
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, runs.LOGS),
                                                      write_graph=False))
@@ -360,9 +443,8 @@ def _run_callbacks(output_dir, model, gan, has_validation, seed):
     else:
         monitor = "val_loss" if has_validation else "loss"
         seen = [row[monitor] for row in writer.rows.values() if monitor in row]
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            os.path.join(output_dir, runs.BEST), monitor=monitor, save_best_only=True,
-            initial_value_threshold=min(seen) if seen else None))
+        callbacks.append(BestCheckpoint(os.path.join(output_dir, runs.BEST), monitor,
+                                        best=min(seen) if seen else None))
     return callbacks, writer
 
 
@@ -372,8 +454,9 @@ def _finish_run(output_dir, model, history, results):
     from keras_zoo import plots
 
     runs.save_model(model, os.path.join(output_dir, runs.MODEL))
-    plots.plot_history(history, os.path.join(output_dir, runs.CURVES))
-    runs.write_json(os.path.join(output_dir, runs.METRICS), results)
+    runs.atomic_write(os.path.join(output_dir, runs.CURVES),
+                      lambda tmp: plots.plot_history(history, tmp))
+    runs.write_json(os.path.join(output_dir, runs.METRICS), results)  # marks the run finished
     shutil.rmtree(os.path.join(output_dir, runs.BACKUP), ignore_errors=True)
 
 
@@ -386,11 +469,14 @@ def run_dir_of(path):
     return None
 
 
-def load_model(path):
+def load_model(path, safe_mode=True):
     """Loads a model saved by the zoo.
 
     Args:
         path: a `.keras` file, or a run folder (its `model.keras`).
+        safe_mode: refuse files that carry Python code (a `Lambda` layer's
+            bytecode), which loading would run. Pass False only for files you
+            trust (CLI: `--unsafe`).
 
     Returns:
         The `keras.Model`, compiled as it was saved.
@@ -419,16 +505,23 @@ def load_model(path):
             f"A model file must be a `.keras` file (or give a run folder). Received: path={path!r}"
         )
     try:
-        return keras.saving.load_model(file)
+        return keras.saving.load_model(file, safe_mode=safe_mode)
     except Exception as e:  # a truncated or foreign file is the user's to fix
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if safe_mode and "safe_mode" in str(e):
+            raise InvalidArgumentError(
+                "The model file carries Python code (e.g. a Lambda layer), which loading "
+                "would run; refused in safe mode. If you trust the file, pass "
+                f"safe_mode=False (CLI: --unsafe). Received: path={file!r}"
+            ) from None
         raise InvalidArgumentError(
             f"Could not load the model file (corrupt, or not saved by keras-zoo): {reason} "
             f"Received: path={file!r}"
         ) from e
 
 
-def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, data_dir=None):
+def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, data_dir=None,
+             safe_mode=True):
     """Evaluates a model on a dataset split, counting every example.
 
     Args:
@@ -438,6 +531,7 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
         split: `"train"`, `"validation"` or `"test"`.
         batch_size: evaluation batch size; None for the recipe's.
         data_dir: tfds data folder.
+        safe_mode: see `load_model`.
 
     Returns:
         `{metric: value}`, e.g. `{"accuracy": 0.98, "loss": 0.07}`.
@@ -452,7 +546,7 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
-        model = load_model(model_or_path)
+        model = load_model(model_or_path, safe_mode=safe_mode)
         run_dir = run_dir_of(model_or_path)
         if run_dir and os.path.isfile(os.path.join(run_dir, runs.VOCABULARY)):
             vocabulary = runs.read_vocabulary(os.path.join(run_dir, runs.VOCABULARY))
@@ -472,8 +566,41 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
                                 shuffle=False, data_dir=data_dir, vocabulary=vocabulary)
     if not model.compiled:
         compile_model(model, task)
-    results = model.evaluate(dataset, return_dict=True, verbose=0)
+    results = model.evaluate(_for_evaluation(dataset), return_dict=True, verbose=0)
     return {k: float(v) for k, v in results.items()}
+
+
+def _batch_multiple(strategy=None):
+    """What every batch must divide by: the data-parallel devices per process.
+
+    The batch-axis size of a JAX `keras.distribution` (`strategy` if it is
+    one, else the active one) over the processes, which each feed their
+    own part of the batch; 1 without one (tf.distribute handles any batch).
+    """
+    if keras.backend.backend() != "jax":
+        return 1
+    if not hasattr(strategy, "device_mesh"):  # not a keras.distribution.Distribution
+        strategy = keras.distribution.distribution()
+    if getattr(strategy, "batch_dim_name", None) is None:
+        return 1
+    import jax
+
+    mesh = strategy.device_mesh
+    return mesh.shape[mesh.axis_names.index(strategy.batch_dim_name)] // jax.process_count()
+
+
+def _for_evaluation(dataset, strategy=None):
+    """`dataset`, its batches padded with zero-weight rows to divide by the devices.
+
+    See `data.pipeline.pad_batches`: every example is counted and the loss
+    and (weighted) metrics equal those of a single-device evaluation.
+    """
+    multiple = _batch_multiple(strategy)
+    if dataset is None or multiple == 1:
+        return dataset
+    from keras_zoo.data.pipeline import pad_batches
+
+    return pad_batches(dataset, multiple)
 
 
 def _check_shapes(model, spec):

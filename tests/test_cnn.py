@@ -1,6 +1,7 @@
 """Architecture facts of the dense and convolutional models."""
 
 import keras
+import numpy as np
 import pytest
 
 import keras_zoo as kz
@@ -42,3 +43,12 @@ def test_bad_arguments_are_refused():
         kz.create_model("mlp", hidden_units=())
     with pytest.raises(kz.InvalidArgumentError, match="classifier_activation"):
         kz.create_model("simple_cnn", classifier_activation="sigmoid")
+
+
+def test_resnet_fits_an_odd_batch():
+    """A strided 1x1 conv crashed TF 2.21's oneDNN kernels on odd batch sizes."""
+    model = kz.create_model("resnet20", width=4)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    history = model.fit(x, np.array([0, 1, 2]), batch_size=3, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()

@@ -107,15 +107,12 @@ print(json.dumps(results))
 
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory):
-    """Saves every tiny model after a fit step, with inputs and outputs."""
+    """Saves every tiny model, freshly built, with inputs and outputs."""
     root = tmp_path_factory.mktemp("saved")
     index = {}
     for name in MODELS:
         model = tiny_model(name)
-        # batch 4: TF 2.21 oneDNN segfaults fitting the tiny ResNet on odd batch sizes
-        x, y = sample_batch(name, model, batch_size=4, seed=1)
-        compile_model(model, kz.model_info(name).task)
-        model.fit(x, y, epochs=1, verbose=0, batch_size=4)
+        x, _ = sample_batch(name, model, batch_size=3, seed=1)
         if kz.model_info(name).task == "image_generation":
             x = np.random.default_rng(1).normal(size=(3, model.latent_dim)).astype("float32")
         path = str(root / f"{name}.keras")

@@ -4,6 +4,8 @@ Only the install cell (tagged `colab-install`) is left out; the `parameters`
 cell is replaced by the small settings given here.
 """
 
+import json
+import math
 import os
 import pathlib
 
@@ -59,3 +61,27 @@ def test_quickstart_notebook(tmp_path):
         assert (run / name).exists(), name
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 2
+
+
+def test_colab_tpu_notebook(tmp_path):
+    """The Colab TPU notebook on 8 simulated CPU devices: JAX, DataParallel, bfloat16."""
+    notebook = run_notebook(
+        "colab_tpu.ipynb",
+        {"MODEL": "simple_cnn", "DATASET": "digits", "EPOCHS": 2, "BATCH_SIZE": 64,
+         "STRATEGY": "auto", "PRECISION": "mixed_bfloat16", "OUTPUT_DIR": "runs/colab_tpu"},
+        tmp_path,
+        env={"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+    )
+    text = outputs_text(notebook)
+    assert "backend: jax" in text
+    assert "devices: 8" in text
+    assert "strategy: DataParallel" in text
+    assert "weights on 8 devices, policy mixed_bfloat16" in text
+    assert "test metrics:" in text
+    run = tmp_path / "runs" / "colab_tpu"
+    config = json.loads((run / "config.json").read_text())
+    assert config["precision"] == "mixed_bfloat16"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"accuracy", "loss"} and math.isfinite(metrics["loss"])
+    images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images

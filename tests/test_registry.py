@@ -109,8 +109,14 @@ def test_import_is_light(tmp_path):
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     home.mkdir(), cwd.mkdir()
     code = "import keras_zoo as kz; print(len(kz.list_models()))"
-    # Keras itself writes its config to KERAS_HOME on first import; keep that apart.
-    env = {**os.environ, "HOME": str(home), "KERAS_HOME": str(tmp_path / "keras")}
+    # Keras itself writes its config to KERAS_HOME and (importing matplotlib for
+    # keras.visualization) matplotlib's to MPLCONFIGDIR on first import; keep those apart.
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "MPLCONFIGDIR": str(tmp_path / "matplotlib"),
+    }
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env
     )

@@ -362,6 +362,55 @@ def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
     return dataset.prefetch(AUTOTUNE)
 
 
+def pad_batches(dataset, multiple):
+    """Pads every batch to a multiple of `multiple` examples, metrics kept exact.
+
+    Data-parallel evaluation splits each batch over `multiple` devices, so
+    every batch, the last partial one too, must divide by it. Padding rows
+    are zeros with sample weight 0; real rows get the weight
+    `padded_total / total`. Keras averages the loss over all rows (padding
+    included) and weighted metrics over the weights, so both equal the
+    unpadded values. Costs one pass over the data to count the examples.
+
+    Args:
+        dataset: batched `(x, y)` or `(x, y, sample_weight)` dataset.
+        multiple: positive int, e.g. the number of devices.
+
+    Returns:
+        A dataset of `(x, y, sample_weight)` batches.
+
+    Example:
+
+    >>> ds = pad_batches(load_dataset("digits", "test[:101]", batch_size=16), 8)
+    >>> model.evaluate(ds)  # 101 examples counted, batches of 16, ..., 8
+    """
+    multiple = errors.check_positive_int(multiple, "multiple")
+
+    def size_of(x, *_):
+        return tf.shape(tf.nest.flatten(x)[0], out_type=tf.int64)[0]
+
+    def padded(size):
+        return (size + multiple - 1) // multiple * multiple
+
+    zero = tf.constant(0, tf.int64)
+    total, padded_total = dataset.map(size_of).reduce(
+        (zero, zero), lambda acc, size: (acc[0] + size, acc[1] + padded(size)))
+    scale = tf.cast(padded_total, tf.float32) / tf.cast(tf.maximum(total, 1), tf.float32)
+
+    def pad(x, y, weight=None):
+        size = size_of(x)
+        extra = padded(size) - size
+
+        def pad_rows(t):
+            return tf.pad(t, [[0, extra]] + [[0, 0]] * (t.shape.rank - 1))
+
+        weight = tf.fill([size], scale) if weight is None else tf.cast(weight, tf.float32) * scale
+        return (tf.nest.map_structure(pad_rows, x), tf.nest.map_structure(pad_rows, y),
+                pad_rows(weight))
+
+    return dataset.map(pad, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
 def _checked_options(recipe, batch_size, seed, images_only):
     batch_size = errors.check_positive_int(
         recipe.batch_size if batch_size is None else batch_size, "batch_size"

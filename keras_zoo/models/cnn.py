@@ -115,8 +115,15 @@ def apply_basic_block(x, filters, stride, name, weight_decay=0.0):
         )(y)
 
     shortcut = x
+    if stride != 1:
+        # Subsample, then a 1x1 conv: the same as a strided 1x1 conv, whose
+        # gradient crashes TensorFlow 2.21's oneDNN CPU kernels on odd batch
+        # sizes (a segmentation fault with batch 3, 5, 7...).
+        shortcut = keras.layers.MaxPooling2D(
+            1, strides=stride, padding="same", name=f"{name}_shortcut_pool"
+        )(x)  # (B, H / stride, W / stride, C)
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = conv_bn(x, 1, stride, "shortcut_conv", "shortcut_bn")
+        shortcut = conv_bn(shortcut, 1, 1, "shortcut_conv", "shortcut_bn")
     y = conv_bn(x, 3, stride, "conv1", "bn1")
     y = keras.layers.Activation("relu", name=f"{name}_relu1")(y)
     y = conv_bn(y, 3, 1, "conv2", "bn2")

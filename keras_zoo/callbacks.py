@@ -1,0 +1,132 @@
+"""Callbacks that keep a run folder safe: resume state, best checkpoint, NaN guard.
+
+Keras's `BackupAndRestore` and `ModelCheckpoint` write their files in place,
+so a kill during a write leaves a truncated file. These write through a
+temporary file and `os.replace` (see `keras_zoo.runs`), and `RunState` commits
+an epoch with one atomic rename of `backup/state.json`:
+
+1. `backup/epoch-N.weights.h5`   weights and optimizer state after N epochs
+2. `backup/state.json`           {"epochs": N, "weights": ..., "history": ...}  (the commit)
+3. `history.csv`                 a copy of the committed history, for people
+
+A kill at any moment leaves either the previous commit or the new one.
+"""
+
+import math
+import os
+
+import keras
+
+from keras_zoo import runs
+from keras_zoo.errors import ZooError
+
+
+class TrainingDivergedError(ZooError, FloatingPointError):
+    """The training loss became NaN or infinite (CLI exit code 2)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C; the message says how to resume (CLI exit code 130)."""
+
+
+class RunState(runs.HistoryWriter):
+    """Saves resume state atomically after every epoch, and restores it.
+
+    On `on_train_begin` a committed state is loaded (weights and optimizer)
+    and `fit` continues at the first unfinished epoch; `history.csv` always
+    equals the committed epochs, one row each.
+
+    Args:
+        output_dir: the run folder.
+    """
+
+    def __init__(self, output_dir):
+        super().__init__(os.path.join(output_dir, runs.HISTORY))
+        self.folder = os.path.join(output_dir, runs.BACKUP)
+        self.state = runs.read_state(output_dir)
+        self.rows = dict(self.state["history"]) if self.state else {}
+
+    @property
+    def epochs_done(self):
+        return self.state["epochs"] if self.state else 0
+
+    def on_train_begin(self, logs=None):
+        self.model._initial_epoch = self.epochs_done or None  # as BackupAndRestore does
+        if not self.state:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)  # so its state can load
+        self.model.load_weights(os.path.join(self.folder, self.state["weights"]))
+        runs.write_history_csv(self.path, self.rows)  # a kill may have come before the copy
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.folder, exist_ok=True)
+        weights = f"epoch-{epoch + 1}.weights.h5"
+        runs.save_weights(self.model, os.path.join(self.folder, weights))
+        self.rows = {e: r for e, r in self.rows.items() if e < epoch}
+        self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
+        self.state = {"epochs": epoch + 1, "weights": weights, "history": self.rows}
+        runs.write_state(os.path.dirname(self.folder), self.state)  # the commit
+        runs.write_history_csv(self.path, self.rows)
+        for name in os.listdir(self.folder):
+            if name != weights and name != runs.STATE:
+                os.remove(os.path.join(self.folder, name))
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model with the lowest `monitor` so far, atomically.
+
+    Args:
+        path: the `.keras` file.
+        monitor: a log key such as `"val_loss"`.
+        best: the best value of earlier epochs (resume), or None.
+    """
+
+    def __init__(self, path, monitor="val_loss", best=None):
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.best = math.inf if best is None else best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            runs.save_model(self.model, self.path)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with `TrainingDivergedError` when a loss is NaN or infinite.
+
+    Raised during the epoch, before any epoch-end callback, so the last
+    finished epoch's checkpoint and resume state stay as they were.
+
+    Args:
+        output_dir: the run folder, named in the message (or None).
+    """
+
+    def __init__(self, output_dir=None):
+        super().__init__()
+        self.output_dir = output_dir
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key in ("loss", "d_loss", "g_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise TrainingDivergedError(self._message(key, float(value), batch))
+
+    def _message(self, key, value, batch):
+        policy = keras.config.dtype_policy().name
+        kept = (f" The last good state (epoch {self.epoch}) is kept in {self.output_dir}; "
+                f"rerunning resumes from it." if self.output_dir and self.epoch else "")
+        return (
+            f"The training {key} became {value} at epoch {self.epoch + 1}, batch {batch + 1}; "
+            f"training stopped. Likely causes: a learning rate too high for this model "
+            f"(try a 3-10x smaller one), or overflow in reduced precision (precision is "
+            f"{policy}; try precision='float32'), or bad values in the data.{kept}"
+        )

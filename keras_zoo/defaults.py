@@ -1,0 +1,106 @@
+"""Training defaults per device and model family, with the evidence for each.
+
+Pure functions of `(device, family)`: `device` is `"tpu"`, `"gpu"` or `"cpu"`
+(see `keras_zoo.distribute.device_kind`), `family` a registry family
+(`"dense"`, `"cnn"`, `"rnn"`, `"transformer"`, `"gan"`) or None for a model
+passed as an object. CPU figures come from `python scripts/benchmark.py`
+(and its `--ablate` table) on the 2-core AMX development machine; they are
+ratios measured side by side in one run, see notes/issue4.md.
+"""
+
+from keras_zoo.errors import InvalidArgumentError
+
+DEVICES = ("tpu", "gpu", "cpu")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+# Families whose training gains from bfloat16 on a CPU with AMX (oneDNN bf16
+# kernels). simple_cnn trains 2.3x and resnet20 2.0x faster under
+# mixed_bfloat16 than float32, transformer_classifier 1.5x (benchmark
+# --ablate); the test accuracy stays within 0.5 pp. RNNs are left out:
+# bilstm_classifier is 0.8x (slower) in bfloat16, its per-step matmuls are
+# too small for AMX and the casts dominate. "dense" and "gan" are not
+# measured, so they keep float32.
+_CPU_BF16_FAMILIES = ("cnn", "transformer")
+
+
+def _check_device(device):
+    if device not in DEVICES:
+        raise InvalidArgumentError(
+            f"`device` must be one of {', '.join(DEVICES)}. Received: device={device!r}"
+        )
+
+
+def resolve_precision(precision, family=None, device="cpu"):
+    """Returns the Keras dtype policy name to train with.
+
+    Args:
+        precision: `"auto"`, `"float32"`, `"mixed_bfloat16"` or
+            `"mixed_float16"`; anything but `"auto"` is returned as is.
+        family: the model family, or None (an unregistered model).
+        device: `"tpu"`, `"gpu"` or `"cpu"`.
+
+    Returns:
+        A dtype policy name for `keras.config.set_dtype_policy`. `"auto"`
+        gives `"mixed_bfloat16"` on TPU (its native matmul type),
+        `"mixed_float16"` on GPU (tensor cores; Keras's loss scaling keeps
+        it stable), and on CPU `"mixed_bfloat16"` for CNNs and Transformers,
+        `"float32"` for everything else (see `_CPU_BF16_FAMILIES`).
+
+    Example:
+
+    >>> resolve_precision("auto", "cnn", "cpu")
+    'mixed_bfloat16'
+    """
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise InvalidArgumentError(
+            f"`precision` must be one of {', '.join(PRECISIONS)}. "
+            f"Received: precision={precision!r}"
+        )
+    _check_device(device)
+    if precision != "auto":
+        return precision
+    if device == "tpu":
+        return "mixed_bfloat16"
+    if device == "gpu":
+        return "mixed_float16"
+    return "mixed_bfloat16" if family in _CPU_BF16_FAMILIES else "float32"
+
+
+# Batches run per `tf.function` call. On this CPU 16 steps per execution add
+# about 15% to simple_cnn (less on bigger models: the Python dispatch between
+# steps is amortised). TPUs need many steps per call to hide the host
+# round-trip (Keras's TPU guides use 32 or more); GPUs gain a little from a
+# few. Keep 1 under MirroredStrategy: Keras fails there with more
+# (keras-team/keras#19246).
+_STEPS_PER_EXECUTION = {"tpu": 32, "gpu": 4, "cpu": 16}
+
+
+def steps_per_execution(device="cpu", family=None, strategy=None):
+    """Returns the `steps_per_execution` passed to `model.compile`.
+
+    Args:
+        device: `"tpu"`, `"gpu"` or `"cpu"`.
+        family: the model family, or None.
+        strategy: the distribution strategy in use, or None for the default.
+
+    Returns:
+        A positive int: 1 under a multi-replica `tf.distribute` strategy,
+        else the device's value in `_STEPS_PER_EXECUTION`.
+    """
+    _check_device(device)
+    if strategy is not None and getattr(strategy, "num_replicas_in_sync", 1) > 1:
+        return 1
+    return _STEPS_PER_EXECUTION[device]
+
+
+def jit_compile(device="cpu", family=None, backend="tensorflow"):
+    """Returns the `jit_compile` passed to `model.compile`.
+
+    XLA makes simple_cnn 4x slower on this CPU under TensorFlow, so CPUs get
+    False; elsewhere Keras's "auto" (XLA where the model supports it).
+    JAX always compiles, so there it is True.
+    """
+    _check_device(device)
+    if backend == "jax":
+        return True
+    return False if device == "cpu" else "auto"

@@ -1,0 +1,221 @@
+"""Kills a small training run at random moments and checks that it always resumes.
+
+```
+python scripts/stress.py --kills 20
+```
+
+Trains a tiny MLP on `digits` (offline data) with the `keras-zoo train`
+command, once without interruption as the reference, then again in a second
+folder: each restart is killed with SIGKILL at a random moment (most during
+training, epoch ends and checkpoint writes, some during start-up), and the
+folder is checked after every kill. Finally the run is allowed to finish and
+is compared with the reference: every epoch once in `history.csv`, a complete
+folder, test accuracy within `--tolerance`. Prints `kills survived: K/N`;
+exit code 0 when every kill was survived and the final run matches.
+
+Each restart pays TensorFlow's start-up (5-10 s on a small CPU).
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_command(output, epochs, seed):
+    return [sys.executable, "-m", "keras_zoo.cli", "train", "mlp", "--dataset", "digits",
+            "--epochs", str(epochs), "--seed", str(seed), "--arg", "hidden_units=(32,)",
+            "--output", output]
+
+
+def start(command):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    proc.epoch_lines = []  # (time, line) of Keras's "Epoch k/E" lines
+    proc.stderr_text = []
+
+    def read(stream, sink, stamp):
+        for line in stream:
+            if not stamp or line.startswith("Epoch "):
+                sink.append((time.time(), line) if stamp else line)
+
+    for stream, sink, stamp in ((proc.stdout, proc.epoch_lines, True),
+                                (proc.stderr, proc.stderr_text, False)):
+        threading.Thread(target=read, args=(stream, sink, stamp), daemon=True).start()
+    return proc
+
+
+def read_history(run):
+    path = os.path.join(run, "history.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def check_folder(run):
+    """Problems in a run folder left by a kill (empty list: consistent)."""
+    problems = []
+    for name in ("config.json", "metrics.json", os.path.join("backup", "state.json")):
+        path = os.path.join(run, name)
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    json.load(f)
+            except ValueError as e:
+                problems.append(f"{name} is not valid JSON: {e}")
+    try:
+        epochs = read_history(run)
+    except (ValueError, KeyError) as e:
+        return problems + [f"history.csv unreadable: {e}"]
+    if epochs != list(range(len(epochs))):
+        problems.append(f"history.csv epochs {epochs} are not 0..n-1, each once")
+    state_path = os.path.join(run, "backup", "state.json")
+    if os.path.exists(state_path) and not problems:
+        with open(state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        committed = sorted(int(e) for e in state["history"])
+        if committed != list(range(state["epochs"])):
+            problems.append(f"state.json history {committed} != {state['epochs']} epochs")
+        if not epochs == committed and not epochs == committed[:-1]:
+            problems.append(f"history.csv {epochs} does not follow the commit {committed}")
+        weights = os.path.join(run, "backup", state["weights"])
+        problems += check_h5(weights)
+    for name in ("model.keras", os.path.join("checkpoints", "best.keras")):
+        path = os.path.join(run, name)
+        if os.path.exists(path) and not valid_zip(path):
+            problems.append(f"{name} is not a complete .keras file")
+    return problems
+
+
+def check_h5(path):
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visit(lambda name: None)
+    except OSError as e:
+        return [f"{os.path.basename(path)} is not a complete weights file: {e}"]
+    return []
+
+
+def valid_zip(path):
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except zipfile.BadZipFile:
+        return False
+
+
+def test_accuracy(run):
+    with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        return json.load(f)["accuracy"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--epochs", type=int, help="default: kills + 5")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the run and of the kills")
+    parser.add_argument("--tolerance", type=float, default=0.03,
+                        help="largest accepted test accuracy difference to the reference")
+    parser.add_argument("--workdir", help="default: a new temporary folder")
+    args = parser.parse_args(argv)
+    epochs = args.epochs or args.kills + 5
+    if epochs < 3:
+        parser.error("--epochs must be at least 3")
+    work = args.workdir or tempfile.mkdtemp(prefix="keras_zoo_stress_")
+    reference, run = os.path.join(work, "reference"), os.path.join(work, "killed")
+    rng = random.Random(args.seed)
+
+    began = time.time()
+    proc = start(train_command(reference, epochs, args.seed))
+    if proc.wait() != 0:
+        sys.exit(f"reference run failed: {''.join(proc.stderr_text)}")
+    stamps = [t for t, _ in proc.epoch_lines]  # when each epoch began
+    startup = stamps[0] - began
+    first = stamps[1] - stamps[0]  # the first epoch also traces the graph
+    epoch_time = (stamps[-1] - stamps[1]) / max(1, len(stamps) - 2)
+    print(f"reference: {epochs} epochs, start-up {startup:.1f} s, first epoch {first:.2f} s, "
+          f"then {epoch_time:.2f} s/epoch, test accuracy {test_accuracy(reference):.4f}",
+          flush=True)
+
+    survived, failures = 0, []
+    kill = 0
+    while kill < args.kills:
+        before = len(read_history(run))
+        proc = start(train_command(run, epochs, args.seed))
+        began = time.time()
+        if rng.random() < 0.15:  # during start-up: import, data, model building
+            deadline, phase = began + rng.uniform(0, startup), "start-up"
+        else:  # during training: batches, epoch ends, checkpoint writes
+            while not proc.epoch_lines and proc.poll() is None:
+                time.sleep(0.01)
+            # From late in the first epoch (it traces the graph) to two epochs later.
+            delay = rng.uniform(0.8 * first, first + 2 * epoch_time)
+            deadline, phase = time.time() + delay, "training"
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        if proc.poll() is not None:  # finished (or failed) before the kill
+            if proc.returncode != 0:
+                failures.append(f"restart exited {proc.returncode}: "
+                                f"{''.join(proc.stderr_text).strip()}")
+                break
+            print("the run finished before all kills; use more --epochs", flush=True)
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kill += 1
+        problems = check_folder(run)
+        after = len(read_history(run))
+        if after < before - 1:
+            problems.append(f"history went back from {before} to {after} epochs")
+        if problems:
+            failures.append(f"kill {kill}: {'; '.join(problems)}")
+        else:
+            survived += 1
+        print(f"kill {kill}/{args.kills} ({phase}): {after} epochs saved"
+              + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""), flush=True)
+
+    proc = start(train_command(run, epochs, args.seed))
+    if proc.wait() != 0:
+        failures.append(f"final restart exited {proc.returncode}: "
+                        f"{''.join(proc.stderr_text).strip()}")
+    else:
+        problems = check_folder(run)
+        if read_history(run) != list(range(epochs)):
+            problems.append(f"history.csv epochs {read_history(run)} != 0..{epochs - 1}")
+        for name in ("metrics.json", "model.keras", "config.json"):
+            if not os.path.isfile(os.path.join(run, name)):
+                problems.append(f"no {name}")
+        leftovers = [n for n in os.listdir(run) if n.startswith(".tmp-")]
+        if os.path.exists(os.path.join(run, "backup")) or leftovers:
+            problems.append(f"left behind: backup/ or {leftovers}")
+        if not problems:
+            got, want = test_accuracy(run), test_accuracy(reference)
+            print(f"final: test accuracy {got:.4f} (reference {want:.4f})", flush=True)
+            if abs(got - want) > args.tolerance:
+                problems.append(f"accuracy {got:.4f} differs from {want:.4f} by more than "
+                                f"{args.tolerance}")
+        failures += [f"final run: {p}" for p in problems]
+
+    for failure in failures:
+        print(f"FAILED {failure}", flush=True)
+    print(f"kills survived: {survived}/{args.kills}", flush=True)
+    return 0 if survived == args.kills and not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Every registered model on the JAX backend too (the session runs on TensorFlow).
+
+The backend is fixed when Keras is imported, so the check runs in a fresh
+process with `KERAS_BACKEND=jax`, over `list_models()`: build the tiny
+variant, forward pass, one training step through `fit` (the DCGAN's own
+adversarial step included) that changes the weights, and a `.keras` save and
+reload with identical predictions. `test_models.py` checks the same on
+TensorFlow.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import keras_zoo as kz
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+_ON_JAX = r"""
+import json, os, sys, tempfile
+import keras
+import numpy as np
+import tensorflow as tf
+import keras_zoo as kz
+from keras_zoo.training import compile_model
+from tests.helpers import sample_batch, tiny_model
+
+results = {"backend": keras.backend.backend(), "models": {}}
+folder = tempfile.mkdtemp()
+for name in kz.list_models():
+    try:
+        model = tiny_model(name)
+        x, y = sample_batch(name, model, batch_size=4)
+        inputs = x if y is not None else np.ones((4, model.latent_dim), "float32")
+        out = keras.ops.convert_to_numpy(model(inputs, training=False))
+        compile_model(model, kz.model_info(name).task)
+        before = [np.array(w) for w in model.trainable_weights]
+        data = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).batch(4)
+        history = model.fit(data, epochs=1, verbose=0).history
+        changed = any(not np.array_equal(b, np.asarray(w))
+                      for b, w in zip(before, model.trainable_weights))
+        out = keras.ops.convert_to_numpy(model(inputs, training=False))
+        path = os.path.join(folder, name + ".keras")
+        model.save(path)
+        again = keras.ops.convert_to_numpy(kz.load_model(path)(inputs, training=False))
+        results["models"][name] = {
+            "losses": {k: float(v[-1]) for k, v in history.items() if "loss" in k},
+            "dtype": str(out.dtype), "finite": bool(np.isfinite(out).all()),
+            "weights_changed": changed, "reload_diff": float(np.max(np.abs(again - out))),
+        }
+    except Exception as e:
+        results["models"][name] = {"error": f"{type(e).__name__}: {e}"[:1000]}
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def jax_results():
+    run = subprocess.run(
+        [sys.executable, "-c", _ON_JAX], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert results["backend"] == "jax"
+    return results["models"]
+
+
+@pytest.mark.parametrize("name", kz.list_models())
+def test_builds_trains_and_reloads_on_jax(name, jax_results):
+    result = jax_results[name]
+    assert "error" not in result, result["error"]
+    assert result["losses"], "no loss logged"
+    assert all(abs(v) < float("inf") for v in result["losses"].values()), result
+    if name == "dcgan":
+        assert set(result["losses"]) == {"d_loss", "g_loss"}
+    assert result["dtype"] == "float32" and result["finite"]
+    assert result["weights_changed"], "the training step did not update the weights"
+    assert result["reload_diff"] < 1e-5

@@ -1,0 +1,280 @@
+"""The bad-input catalogue: every mistake gets one clear message and writes nothing.
+
+Each row is a mistake a user can make through the API or the `keras-zoo`
+command, and the message it must get. API rows must raise a `ZooError`
+subclass; CLI rows (run in-process through `cli.main`, a few as real
+subprocesses) must exit with code 2 and print exactly one line on stderr,
+no traceback. For every row the files under the test's folder are the same
+before and after, and the output folder was not created.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import keras
+import pytest
+
+import keras_zoo as kz
+from keras_zoo import cli, runs, training
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = {"hidden_units": (8,)}
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+
+
+def fit(model="mlp", dataset="digits", **kwargs):
+    return lambda f: kz.fit(model, dataset, **{"epochs": 1, "model_args": TINY,
+                                               "output_dir": f["out"], "verbose": 0, **kwargs})
+
+
+def at(key):
+    return lambda f: f[key]
+
+
+# (id, call, error class, message regex). `f` holds the prepared files (see `files`).
+API_CASES = [
+    ("unknown model", fit("resnet21"), kz.UnknownNameError,
+     r"Unknown model 'resnet21'\. Did you mean: .*resnet20"),
+    ("unknown dataset", fit(dataset="digitz"), kz.UnknownNameError,
+     r"Unknown dataset 'digitz'\. Did you mean: digits"),
+    ("text model on images", fit("gru_classifier"), kz.IncompatibleError,
+     r"gru_classifier reads .* but digits provides .*Datasets that fit"),
+    ("image model on text", fit("simple_cnn", "half_sums"), kz.IncompatibleError,
+     r"simple_cnn reads .* but half_sums provides"),
+    ("zero epochs", fit(epochs=0), kz.InvalidArgumentError,
+     r"`epochs` must be a positive integer\. Received: epochs=0"),
+    ("negative epochs", fit(epochs=-3), kz.InvalidArgumentError, r"Received: epochs=-3"),
+    ("zero batch size", fit(batch_size=0), kz.InvalidArgumentError,
+     r"positive integer\. Received: batch_size=0"),
+    ("fractional batch size", fit(batch_size=2.5), kz.InvalidArgumentError,
+     r"Received: batch_size=2\.5"),
+    ("negative steps per epoch", fit(steps_per_epoch=-1), kz.InvalidArgumentError,
+     r"Received: steps_per_epoch=-1"),
+    ("unknown override", fit(model_args={"widht": 8}), kz.InvalidArgumentError,
+     r"Model 'mlp' has no argument 'widht'\. Received: widht=8\. Accepted: .*hidden_units"),
+    ("wrong override type", fit(model_args={"hidden_units": "big"}), kz.InvalidArgumentError,
+     r"'hidden_units' of model 'mlp' must be a tuple\. Received: hidden_units='big'"),
+    ("model_args not a dict", fit(model_args="width=8"), kz.InvalidArgumentError,
+     r"must be a dict\. Received: model_args='width=8'"),
+    ("unknown strategy", fit(strategy="gpus"), kz.UnknownNameError,
+     r"Unknown strategy 'gpus'.*Accepted: .*mirrored"),
+    ("strategy not available", fit(strategy="mirrored"), kz.InvalidArgumentError,
+     r"needs at least 2 GPUs.*Received: strategy='mirrored'"),
+    ("unknown precision", fit(precision="fp16"), kz.InvalidArgumentError,
+     r"`precision` must be one of .*mixed_bfloat16.*Received: precision='fp16'"),
+    ("negative seed", fit(seed=-1), kz.InvalidArgumentError, r"Received: seed=-1"),
+    ("output path is a file", lambda f: fit(output_dir=f["file"])(f), kz.InvalidArgumentError,
+     r"output path is a file.*Received: output_dir="),
+    ("output path under a file", lambda f: fit(output_dir=os.path.join(f["file"], "run"))(f),
+     kz.InvalidArgumentError, r"Cannot create the output folder: .* is a file"),
+    ("output path not writable", fit(output_dir="/sys/keras_zoo_run"), kz.InvalidArgumentError,
+     r"Cannot create the output folder: '/sys' is not writable"),
+    ("folder holds another finished run", lambda f: fit(output_dir=f["finished"])(f),
+     kz.InvalidArgumentError, r"holds a finished run with a different .*--overwrite"),
+    ("tfds dataset not prepared, offline", fit("simple_cnn", "mnist", model_args=None),
+     kz.DatasetNotAvailableError, r"Dataset 'mnist' is not prepared .*--data-dir"),
+    ("misspelled split", lambda f: kz.load_dataset("digits", "tset"), kz.InvalidArgumentError,
+     r"has no split 'tset'\. Received: split='tset'\. Available splits: .*test"),
+    ("split slice out of range", lambda f: kz.load_dataset("digits", "test[:200%]"),
+     kz.InvalidArgumentError,
+     r"(?s)Cannot parse split 'test\[:200%\]'.*should be in \[-100, 100\].*Received: split="),
+    ("evaluate on a misspelled split", lambda f: kz.evaluate(f["run"], "digits", split="tets"),
+     kz.InvalidArgumentError, r"has no split 'tets'"),
+    ("evaluate on an incompatible dataset", lambda f: kz.evaluate(f["run"], "half_sums"),
+     kz.IncompatibleError, r"mlp reads .* but half_sums provides"),
+    ("corrupt .keras file", lambda f: kz.load_model(f["corrupt"]), kz.InvalidArgumentError,
+     r"Could not load the model file \(corrupt, or not saved by keras-zoo\).*Received: path="),
+    ("truncated .keras file", lambda f: kz.load_model(f["truncated"]), kz.InvalidArgumentError,
+     r"Could not load the model file"),
+    (".keras file from another program", lambda f: kz.load_model(f["foreign"]),
+     kz.InvalidArgumentError, r"Could not load the model file"),
+    ("run folder without a model", lambda f: kz.load_model(f["no_model"]),
+     kz.InvalidArgumentError, r"has no model\.keras .*Received: path="),
+    ("model file with another extension", lambda f: kz.load_model(f["file"]),
+     kz.InvalidArgumentError, r"must be a `\.keras` file"),
+    ("batch size not divisible by the devices", "replicas", kz.InvalidArgumentError,
+     r"must divide by the 8 data-parallel devices.*Received: batch_size=12"),
+]
+
+# (id, argv, message regex); {out}, {file}, ... are replaced by the prepared paths.
+CLI_CASES = [
+    ("train: unknown model", ["train", "resnet21", "--output", "{out}"],
+     r"Unknown model 'resnet21'\. Did you mean: .*resnet20"),
+    ("train: unknown dataset", ["train", "mlp", "--dataset", "digitz", "--output", "{out}"],
+     r"Unknown dataset 'digitz'"),
+    ("train: incompatible pair", ["train", "lstm_classifier", "--dataset", "digits",
+                                  "--output", "{out}"], r"lstm_classifier reads"),
+    ("train: zero epochs", ["train", "mlp", "--epochs", "0", "--output", "{out}"],
+     r"Received: epochs=0"),
+    ("train: negative batch size", ["train", "mlp", "--batch-size", "-4", "--output", "{out}"],
+     r"Received: batch_size=-4"),
+    ("train: epochs not a number", ["train", "mlp", "--epochs", "abc", "--output", "{out}"],
+     r"argument --epochs: invalid int value: 'abc'"),
+    ("train: override without value", ["train", "mlp", "--arg", "width", "--output", "{out}"],
+     r"expected KEY=VALUE, got 'width'"),
+    ("train: unknown override", ["train", "mlp", "--arg", "nope=1", "--output", "{out}"],
+     r"has no argument 'nope'\. Received: nope=1"),
+    ("train: wrong override type", ["train", "mlp", "--arg", "hidden_units=big",
+                                    "--output", "{out}"], r"must be a tuple"),
+    ("train: unknown strategy", ["train", "mlp", "--strategy", "gpus", "--output", "{out}"],
+     r"Unknown strategy 'gpus'"),
+    ("train: strategy not available", ["train", "mlp", "--strategy", "tpu", "--output", "{out}"],
+     r"found no TPU.*Received: strategy='tpu'"),
+    ("train: unknown precision", ["train", "mlp", "--precision", "half", "--output", "{out}"],
+     r"Received: precision='half'"),
+    ("train: output is a file", ["train", "mlp", "--epochs", "1", "--output", "{file}"],
+     r"output path is a file"),
+    ("train: into another finished run", ["train", "mlp", "--dataset", "digits", "--epochs", "1",
+                                          "--output", "{finished}"], r"holds a finished run"),
+    ("train: tfds dataset not prepared", ["train", "simple_cnn", "--dataset", "fashion_mnist",
+                                          "--output", "{out}"], r"is not prepared"),
+    ("train: neither name nor config", ["train", "--output", "{out}"],
+     r"give a model name, or --config"),
+    ("train: missing config", ["train", "--config", "{dir}/missing.json", "--output", "{out}"],
+     r"Cannot read the run config \(No such file or directory\)"),
+    ("train: config not JSON", ["train", "--config", "{file}", "--output", "{out}"],
+     r"not valid JSON"),
+    ("train: config of another program", ["train", "--config", "{other_json}",
+                                          "--output", "{out}"], r"Not a keras-zoo run config"),
+    ("evaluate: corrupt .keras", ["evaluate", "{corrupt}", "--dataset", "digits"],
+     r"Could not load the model file"),
+    ("evaluate: zip of another program", ["evaluate", "{foreign}", "--dataset", "digits"],
+     r"Could not load the model file"),
+    ("evaluate: run folder without a model", ["evaluate", "{no_model}"], r"has no model\.keras"),
+    ("evaluate: misspelled split", ["evaluate", "{run}", "--split", "tset"],
+     r"has no split 'tset'"),
+    ("evaluate: split slice out of range", ["evaluate", "{run}", "--split", "test[:300%]"],
+     r"Cannot parse split"),
+    ("evaluate: .keras file outside a run", ["evaluate", "{run}/model.keras.copy"],
+     r"No such model file"),
+    ("generate: non-GAN without prompt", ["generate", "{run}"], r"is not a GAN; give --prompt"),
+    ("generate: non-UTF-8 prompt", ["generate", "{run}", "--prompt", "caf\udce9"],
+     r"not valid UTF-8.*Received: prompt='caf\\udce9'"),
+    ("generate: zero images", ["generate", "{run}", "--num", "0"], r"Received: --num=0"),
+    ("info: unknown model", ["info", "vitt"], r"Unknown model 'vitt'\. Did you mean: vit"),
+    ("list: unknown family", ["list", "--family", "cnns"], r"Unknown family 'cnns'"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Bad files and folders, made once, in a folder the cases must leave unchanged."""
+    root = tmp_path_factory.mktemp("bad")
+    f = {"dir": str(root), "out": str(root / "out")}
+    f["file"] = str(root / "notes.txt")
+    (root / "notes.txt").write_text("not a folder, not JSON\n")
+    model = kz.create_model("mlp", input_shape=(8, 8, 1), num_classes=10, **TINY)
+    training.compile_model(model, "classification")
+    run = root / "run"
+    run.mkdir()
+    model.save(str(run / "model.keras"))
+    runs.write_json(str(run / "config.json"), {"model": "mlp", "dataset": "digits"})
+    f["run"] = str(run)
+    finished = root / "finished"
+    finished.mkdir()
+    runs.write_json(str(finished / "config.json"),
+                    {"model": "simple_cnn", "dataset": "digits", "epochs": 5})
+    runs.write_json(str(finished / "metrics.json"), {"accuracy": 0.9})
+    f["finished"] = str(finished)
+    data = (run / "model.keras").read_bytes()
+    f["corrupt"] = str(root / "corrupt.keras")
+    (root / "corrupt.keras").write_bytes(b"\x00garbage, not a zip file" * 10)
+    f["truncated"] = str(root / "truncated.keras")
+    (root / "truncated.keras").write_bytes(data[: len(data) // 2])
+    f["foreign"] = str(root / "foreign.keras")
+    with zipfile.ZipFile(f["foreign"], "w") as z:
+        z.writestr("README.txt", "a zip written by another program")
+    no_model = root / "no_model"
+    no_model.mkdir()
+    runs.write_json(str(no_model / "config.json"), {"model": "mlp", "dataset": "digits"})
+    f["no_model"] = str(no_model)
+    f["other_json"] = str(root / "package.json")
+    (root / "package.json").write_text(json.dumps({"name": "left-pad", "version": "1.3.0"}))
+    return f
+
+
+def snapshot(folder):
+    """Every file under `folder` with its size and modification time."""
+    found = {}
+    for where, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(where, name)
+            stat = os.stat(path)
+            found[os.path.relpath(path, folder)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def substitute(argv, f):
+    return [arg.format(**f) if "{" in arg else arg for arg in argv]
+
+
+@pytest.mark.parametrize("call, error, match",
+                         [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
+def test_api_bad_input(files, monkeypatch, call, error, match):
+    if call == "replicas":  # as under JAX data parallelism over 8 devices
+        monkeypatch.setattr(training, "_batch_multiple", lambda strategy=None: 8)
+        call = fit(batch_size=12)
+    before = snapshot(files["dir"])
+    with pytest.raises(error, match=match) as info:
+        call(files)
+    assert isinstance(info.value, kz.ZooError)
+    assert snapshot(files["dir"]) == before
+    assert not os.path.exists(files["out"])
+    assert not os.path.exists("/sys/keras_zoo_run")
+
+
+@pytest.mark.parametrize("argv, match", [c[1:] for c in CLI_CASES],
+                         ids=[c[0] for c in CLI_CASES])
+def test_cli_bad_input(files, capsys, argv, match):
+    before = snapshot(files["dir"])
+    assert cli.main(substitute(argv, files)) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("error: ") and "Traceback" not in captured.err
+    assert re.search(match, captured.err), captured.err
+    assert snapshot(files["dir"]) == before
+    assert not os.path.exists(files["out"])
+
+
+def test_catalogue_is_large_and_covers_the_api_and_the_cli():
+    assert len(API_CASES) + len(CLI_CASES) >= 30
+    assert len({c[0] for c in API_CASES + CLI_CASES}) == len(API_CASES) + len(CLI_CASES)
+
+
+# A few as a user would meet them: a real process, native logs filtered.
+
+
+def run_cli(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "keras_zoo.cli", *args], capture_output=True,
+                          env=env, timeout=300)
+    stderr = [line for line in proc.stderr.decode("utf-8", "replace").splitlines()
+              if not NATIVE_LOG.match(line)]
+    return proc.returncode, stderr
+
+
+def test_subprocess_non_utf8_prompt(files):
+    code, stderr = run_cli("generate", files["run"], "--prompt", b"caf\xe9")
+    assert code == 2 and len(stderr) == 1, stderr
+    assert stderr[0].startswith("error: The prompt is not valid UTF-8"), stderr
+
+
+def test_subprocess_corrupt_model_file(files):
+    before = snapshot(files["dir"])
+    code, stderr = run_cli("evaluate", files["truncated"], "--dataset", "digits")
+    assert code == 2 and len(stderr) == 1, stderr
+    assert "Could not load the model file" in stderr[0] and "Traceback" not in stderr[0]
+    assert snapshot(files["dir"]) == before
+
+
+def test_lambda_layers_are_the_only_unsafe_case_and_keras_agrees():
+    # Guard for the message in `load_model`: Keras names safe_mode in its refusal.
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t + 1)(inputs))
+    config = keras.saving.serialize_keras_object(model)
+    with pytest.raises(ValueError, match="safe_mode"):
+        keras.saving.deserialize_keras_object(config, safe_mode=True)

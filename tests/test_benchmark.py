@@ -1,0 +1,78 @@
+"""A fast check that scripts/benchmark.py runs and prints every column (no timing asserted)."""
+
+import importlib.util
+import os
+
+import pytest
+
+import keras_zoo as kz
+from keras_zoo import defaults
+
+_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "benchmark.py")
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_prints_every_column(capsys):
+    benchmark = _benchmark()
+    rows = benchmark.main(["--quick", "--model", "simple_cnn", "--repeats", "1",
+                           "--epochs", "2", "--train-examples", "1280",
+                           "--pipeline-batches", "2"])
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    for column in benchmark.COLUMNS:
+        assert f" {column} " in header
+    assert len(rows) == 1 and set(rows[0]) == set(benchmark.COLUMNS)
+    assert rows[0]["precision"] == "mixed_bfloat16"
+    assert float(rows[0]["fit speed-up"].rstrip("x")) > 0
+    assert "ratios are what we track" in out
+
+
+def test_forward_flops_counts_conv_and_dense():
+    benchmark = _benchmark()
+    model = kz.create_model("simple_cnn", input_shape=(8, 8, 1), filters=(2,), dropout=0.0)
+    conv = 2 * 3 * 3 * 1 * 2 * 8 * 8
+    dense = 2 * (4 * 4 * 2) * 10
+    assert benchmark.forward_flops(model) == conv + dense
+
+
+def test_offline_data_serves_tfds_splits():
+    benchmark = _benchmark()
+    case = benchmark.Case("mnist", train=100, test=20, epochs=2)
+    raw = benchmark.make_data(case)
+    with benchmark.offline_data(raw):
+        ds = kz.load_dataset("mnist", "train[90%:]", batch_size=5, shuffle=False)
+        x, y = next(iter(ds))
+    assert x.shape == (5, 28, 28, 1) and y.shape == (5,)
+    assert sum(1 for _ in ds.unbatch()) == 10
+
+
+@pytest.mark.parametrize(
+    "device, family, expected",
+    [("cpu", "cnn", "mixed_bfloat16"), ("cpu", "transformer", "mixed_bfloat16"),
+     ("cpu", "rnn", "float32"), ("cpu", "dense", "float32"), ("cpu", None, "float32"),
+     ("gpu", "rnn", "mixed_float16"), ("tpu", "rnn", "mixed_bfloat16")],
+)
+def test_resolve_precision_auto_per_device_and_family(device, family, expected):
+    assert defaults.resolve_precision("auto", family, device) == expected
+    assert defaults.resolve_precision("float32", family, device) == "float32"
+
+
+def test_defaults_reject_bad_values():
+    with pytest.raises(kz.InvalidArgumentError, match="Received: precision='float16'"):
+        defaults.resolve_precision("float16", "cnn", "cpu")
+    with pytest.raises(kz.InvalidArgumentError, match="Received: device='npu'"):
+        defaults.steps_per_execution("npu")
+
+
+def test_steps_per_execution_and_jit_compile():
+    assert defaults.steps_per_execution("cpu", "cnn") > 1
+    mirrored = type("Mirrored", (), {"num_replicas_in_sync": 2})()
+    assert defaults.steps_per_execution("gpu", "cnn", mirrored) == 1
+    assert defaults.jit_compile("cpu", "cnn") is False
+    assert defaults.jit_compile("cpu", "cnn", backend="jax") is True
