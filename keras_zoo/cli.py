@@ -4,6 +4,7 @@
 keras-zoo list --family cnn
 keras-zoo info resnet20
 keras-zoo train simple_cnn --dataset digits --epochs 10 --output runs/cnn
+keras-zoo train --config runs/cnn/config.json --output runs/cnn-again
 keras-zoo evaluate runs/cnn
 keras-zoo generate runs/dcgan --num 64 --out samples.png
 keras-zoo generate runs/gpt --prompt "def " --length 200

@@ -285,8 +285,17 @@ def num_replicas(strategy):
 
 def strategy_name(strategy):
     """A short name for the record, e.g. "MirroredStrategy", "DataParallel"."""
-    name = type(strategy).__name__
-    return "default" if name in ("_DefaultDistributionStrategy", "DefaultDistributionStrategy") else name
+    if hasattr(strategy, "device_mesh"):
+        return type(strategy).__name__
+    import tensorflow as tf
+
+    for public in ("MultiWorkerMirroredStrategy", "TPUStrategy", "MirroredStrategy",
+                   "OneDeviceStrategy"):  # the classes behind them have other names
+        if isinstance(strategy, getattr(tf.distribute, public)):
+            return public
+    if strategy is tf.distribute.get_strategy():
+        return "default"
+    return type(strategy).__name__
 
 
 def placement(strategy, batch_size):

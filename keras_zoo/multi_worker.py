@@ -207,15 +207,23 @@ class _Loop:
 
 
 def _compiled_metrics(model):
-    """Fresh copies of the metric objects the model was compiled with."""
-    compiled = getattr(model, "_compile_metrics", None)
-    user = getattr(compiled, "_user_metrics", None) or []
+    """Fresh copies of the metrics the model was compiled with (from its
+    compile config, so `"accuracy"` strings and objects alike)."""
+    config = model.get_compile_config() or {}
     metrics = []
-    for metric in keras.tree.flatten(user):
-        metric = keras.metrics.get(metric)
-        if isinstance(metric, keras.metrics.Metric):
-            metric = metric.__class__.from_config(metric.get_config())
+    listed = []
+    for entry in (config.get("metrics"), config.get("weighted_metrics")):
+        entry = entry or []
+        listed += list(entry.values()) if isinstance(entry, dict) else list(entry)
+    for item in listed:
+        if isinstance(item, str) and item in ("accuracy", "acc"):
+            # What Keras picks for integer labels and class scores.
+            metric = keras.metrics.SparseCategoricalAccuracy(name=item)
         else:
-            metric = keras.metrics.MeanMetricWrapper(metric, name=getattr(metric, "__name__", None))
+            metric = keras.metrics.get(item)
+        if isinstance(metric, keras.metrics.Metric):
+            metric = type(metric).from_config(metric.get_config())
+        else:
+            metric = keras.metrics.MeanMetricWrapper(metric, name=metric.__name__)
         metrics.append(metric)
     return metrics

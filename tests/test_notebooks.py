@@ -81,6 +81,7 @@ def test_colab_tpu_notebook(tmp_path):
     run = tmp_path / "runs" / "colab_tpu"
     config = json.loads((run / "config.json").read_text())
     assert config["precision"] == "mixed_bfloat16"
+    assert config["distribution"]["replicas"] == 8
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) == {"accuracy", "loss"} and math.isfinite(metrics["loss"])
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]

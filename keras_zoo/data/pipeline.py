@@ -368,7 +368,7 @@ def pad_batches(dataset, multiple):
     Data-parallel evaluation splits each batch over `multiple` devices, so
     every batch, the last partial one too, must divide by it. Padding rows
     are zeros with sample weight 0; real rows get the weight
-    `padded_total / total`. Keras averages the loss over all rows (padding
+    `padded_total / total` (per target: `(B, T)` for token targets). Keras averages the loss over all rows (padding
     included) and weighted metrics over the weights, so both equal the
     unpadded values. Costs one pass over the data to count the examples.
 
@@ -405,6 +405,10 @@ def pad_batches(dataset, multiple):
             return tf.pad(t, [[0, extra]] + [[0, 0]] * (t.shape.rank - 1))
 
         weight = tf.fill([size], scale) if weight is None else tf.cast(weight, tf.float32) * scale
+        if isinstance(y, tf.Tensor):  # one weight per target, e.g. per token: (B, T)
+            while weight.shape.rank < y.shape.rank:
+                weight = weight[..., None]
+            weight = tf.broadcast_to(weight, tf.shape(y))
         return (tf.nest.map_structure(pad_rows, x), tf.nest.map_structure(pad_rows, y),
                 pad_rows(weight))
 
