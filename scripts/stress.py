@@ -167,7 +167,12 @@ def main(argv=None):
                 time.sleep(0.005)
             slack = (first if begun == 1 else epoch_time) * 1.1  # a little past the epoch end
             deadline, phase = time.time() + rng.uniform(0, slack), "training"
+        capped = False
         while time.time() < deadline and proc.poll() is None:
+            if phase == "training" and not capped and len(proc.epoch_lines) > begun:
+                # The epoch ended sooner than the reference's: kill early in the next one.
+                capped = True
+                deadline = min(deadline, time.time() + rng.uniform(0, 0.5 * epoch_time))
             time.sleep(0.005)
         if proc.poll() is not None:  # finished (or failed) before the kill
             if proc.returncode != 0:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,6 +111,7 @@ def test_padded_evaluation_equals_unpadded(name, args):
     from keras_zoo.training import compile_model
     from tests.helpers import sample_batch, tiny_model
 
+    keras.utils.set_random_seed(0)
     model = tiny_model(name, **args)
     compile_model(model, kz.model_info(name).task)
     x, y = sample_batch(name, model, batch_size=21, seed=3)
@@ -117,4 +119,5 @@ def test_padded_evaluation_equals_unpadded(name, args):
     plain = model.evaluate(data, return_dict=True, verbose=0)
     padded = model.evaluate(pad_batches(data, 8), return_dict=True, verbose=0)
     assert set(padded) == {"accuracy", "loss"}
-    assert padded == pytest.approx(plain, abs=1e-5)
+    # Float32 sums in another order (batches of 16 instead of 10): 1e-5 relative.
+    assert padded == pytest.approx(plain, rel=1e-5, abs=1e-5)

@@ -100,12 +100,18 @@ def test_get_strategy_names():
             kz.get_strategy(name)
 
 
-def test_resolve_precision():
-    assert distribute.resolve_precision("auto", "cnn") == "float32"
-    assert distribute.resolve_precision("mixed_bfloat16", "cnn") == "mixed_bfloat16"
+def test_resolve_precision_uses_the_device_defaults():
+    from keras_zoo import defaults
+
+    device = distribute.device_kind()
+    assert device == "cpu"  # this machine; the per-device choices are tested in test_benchmark
+    for family in ("dense", "cnn", "rnn", "transformer", "gan"):
+        assert distribute.resolve_precision("auto", family) == defaults.resolve_precision(
+            "auto", family, device)
+    assert distribute.resolve_precision("auto", "rnn") == "float32"  # bf16 BiLSTM is slower
+    assert distribute.resolve_precision("mixed_bfloat16", "rnn") == "mixed_bfloat16"
     with pytest.raises(kz.InvalidArgumentError, match="Received: precision='float16'"):
         distribute.resolve_precision("float16", "cnn")
-    assert distribute.steps_per_execution(kz.get_strategy()) == 1
 
 
 # fit and the run folder ---------------------------------------------------------------
