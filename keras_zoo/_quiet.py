@@ -13,11 +13,13 @@ import sys
 import threading
 
 # absl's native log prefix ("I0000 00:00:1795.. 1234 port.cc:153] ..."), its
-# pre-initialisation banner, and the CUDA probe errors of a machine with no GPU.
+# pre-initialisation banner, the CUDA probe errors of a machine with no GPU, and
+# tf.data's "NodeDef mentions attribute ... may be expected" notice.
 _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\)"
     rb"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"
     rb"|E\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*(cuInit|CUDA|cuda)"
+    rb"|E\d{4} [\d:.]+\s+\d+ node_def_util\.cc:\d+\] NodeDef mentions attribute"
     rb"|To enable the following instructions: .*rebuild TensorFlow)"
 )
 

@@ -8,30 +8,13 @@ so a reader never sees a half-written PNG.
 """
 
 import math
-import os
-import tempfile
 
 import numpy as np
 
 from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.runs import atomic_write
 
 _MIN_GRID_PIXELS = 256  # small images (8x8 digits) are scaled up to at least this
-
-
-def _atomic_write(path, write):
-    """Calls `write(temp_path)`, then moves the temp file to `path`."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_image_grid(images, path, cols=None):
@@ -75,7 +58,7 @@ def save_image_grid(images, path, cols=None):
         grid[top : top + h, left : left + w] = image
     scale = max(1, math.ceil(_MIN_GRID_PIXELS / max(grid.shape[:2])))
     grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)  # nearest-neighbour upscaling
-    _atomic_write(
+    atomic_write(
         path,
         lambda tmp: mpl_image.imsave(tmp, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png"),
     )
@@ -124,5 +107,5 @@ def plot_history(history, path):
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.legend()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return path

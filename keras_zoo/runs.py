@@ -7,15 +7,16 @@ run/
   metrics.json         test metrics, written when the run finished
   model.keras          the final model
   checkpoints/best.keras
-  backup/              `keras.callbacks.BackupAndRestore` state while running
+  backup/              resume state: weights, optimizer and history of the last epoch
   logs/                TensorBoard
   curves.png           training curves
   vocabulary.txt       text and language-model datasets
   samples/             GAN sample grids
 ```
 
-Every JSON and CSV file is written to a temporary file first and moved in
-place with `os.replace`, so a crash never leaves half a file behind.
+Every file is written to a temporary name in its folder first and moved in
+place with `os.replace` (`atomic_write`), so a crash never leaves half a file
+behind.
 """
 
 import csv
@@ -55,19 +56,15 @@ TMP_PREFIX = ".tmp-"
 
 
 def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and `os.replace`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+    """Writes `text` to `path` atomically (see `atomic_write`), synced to disk."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 def write_json(path, data):
@@ -123,7 +120,12 @@ def _tmp_path(path):
 
 
 def atomic_write(path, write):
-    """Calls `write(tmp)` on a temporary name, then moves it to `path` with `os.replace`."""
+    """Calls `write(tmp)` on a temporary name, then moves it to `path` with `os.replace`.
+
+    The temporary file sits in `path`'s folder (created if missing), so the
+    rename is atomic; on any error it is removed and `path` is untouched.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = _tmp_path(path)
     try:
         write(tmp)

@@ -193,6 +193,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
         raise InvalidArgumentError(f"`callbacks` must be a list. Received: callbacks={callbacks!r}")
     dataset_name = _check_dataset_name(dataset_or_name)
+    # First: a MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy_obj = distribute.get_strategy(strategy)
     spec = data.dataset_spec(dataset_name, data_dir=data_dir)
 
     if isinstance(model_or_name, str):
@@ -216,7 +218,6 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     epochs = epochs or spec.epochs
     batch_size = batch_size or spec.batch_size
     policy = distribute.resolve_precision(precision, family)
-    strategy_obj = distribute.get_strategy(strategy)
     if batch_size % _batch_multiple(strategy_obj):
         raise InvalidArgumentError(
             f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "

@@ -417,7 +417,7 @@ def ablate_model(name, case, repeats, log):
         return f"{statistics.median(a / b for a, b in zip(speeds[key], speeds['fp32'])):.2f}x"
 
     return {"model": name, "bf16 / fp32": ratio("bf16"),
-            f"steps_per_execution / 1": f"{ratio('spe')} ({spe})", "jit / no jit": ratio("jit")}
+            "steps_per_execution / 1": f"{ratio('spe')} ({spe})", "jit / no jit": ratio("jit")}
 
 
 def markdown(rows, columns):
