@@ -226,7 +226,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     where = distribute.placement(strategy_obj, batch_size)  # batch_size is the global batch
     if verbose:
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
-              "{global_batch_size}, per replica {per_replica_batch_size}".format(**where))
+              "{global_batch_size}, per replica {per_replica_batch_size}".format(**where)
+              + f"; precision {policy}")
     scratch = None
     if output_dir is not None and not distribute.is_chief(strategy_obj):
         import tempfile  # a multi-worker non-chief: the chief writes the run folder

@@ -8,7 +8,9 @@ cache holds 4x less than float32 and the scaling runs once per batch.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import io
 import re
 import socket
 
@@ -171,6 +173,20 @@ def _network_available():
         pool.shutdown(wait=False)
 
 
+@contextlib.contextmanager
+def _silent_tfds():
+    """Hides tfds's progress bars and its "Downloading and preparing" lines."""
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    shown = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(False)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        tfds.display_progress_bar(shown)
+
+
 def _builder(name, data_dir):
     """Returns the prepared tfds builder of a dataset.
 
@@ -181,9 +197,10 @@ def _builder(name, data_dir):
     if builder.is_prepared() or _tfds_is_mocked():
         return builder
     if name in offline.BUILDERS:
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
-        )
+        with _silent_tfds():  # nothing is downloaded: keep tfds's bars and banners quiet
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+            )
         return builder
     if not _network_available():
         root = builder.data_dir_root
