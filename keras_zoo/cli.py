@@ -118,8 +118,11 @@ def build_parser():
     p.add_argument("--out", help="PNG file to write (GAN)")
     p.add_argument("--prompt", help="text to continue (language model)")
     p.add_argument("--length", type=int, default=200, help="tokens to generate")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int)
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="sampling temperature; 0 picks the most likely token (default 0.8)")
+    p.add_argument("--top-k", type=int, default=10,
+                   help="sample among the k most likely tokens, as keras-io's miniature GPT "
+                        "(default 10)")
     p.add_argument("--seed", type=int)
     p.add_argument("--unsafe", action="store_true",
                    help="allow a model file carrying Python code (only files you trust)")

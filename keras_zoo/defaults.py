@@ -14,12 +14,17 @@ DEVICES = ("tpu", "gpu", "cpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 # Families whose training gains from bfloat16 on a CPU with AMX (oneDNN bf16
-# kernels). simple_cnn trains 2.3x and resnet20 2.0x faster under
-# mixed_bfloat16 than float32, transformer_classifier 1.5x (benchmark
-# --ablate); the test accuracy stays within 0.5 pp. RNNs are left out:
-# bilstm_classifier is 0.8x (slower) in bfloat16, its per-step matmuls are
-# too small for AMX and the casts dominate. "dense" and "gan" are not
-# measured, so they keep float32.
+# kernels). Measured with `benchmark.py --ablate` sizes (--quick data, 2
+# interleaved repeats, keras-io side: numpy into model.fit, 2026-11, the
+# machine shared with a test run, load ~3-4 on 2 cores, so single ratios are
+# noisy): bf16/fp32 = 1.45x simple_cnn, 1.82x resnet20 (BatchNorm stays in
+# float32 variables; no need for a float32 BatchNorm in the builder).
+# transformer_classifier (embed_dim 32) is inconclusive: 0.45x and 0.90x
+# through numpy, 0.63x, 1.44x, 1.50x (median 1.44x) through a cached
+# tf.data pipeline with steps_per_execution 16 (the zoo's path), so it keeps
+# bf16; bilstm_classifier gave 0.56x and 2.4x (no signal) and the platform
+# note (DESIGN.md) measured it 0.8x, so RNNs keep float32. "dense" and "gan"
+# are not measured, so they keep float32.
 _CPU_BF16_FAMILIES = ("cnn", "transformer")
 
 
@@ -66,12 +71,13 @@ def resolve_precision(precision, family=None, device="cpu"):
     return "mixed_bfloat16" if family in _CPU_BF16_FAMILIES else "float32"
 
 
-# Batches run per `tf.function` call. On this CPU 16 steps per execution add
-# about 15% to simple_cnn (less on bigger models: the Python dispatch between
-# steps is amortised). TPUs need many steps per call to hide the host
-# round-trip (Keras's TPU guides use 32 or more); GPUs gain a little from a
-# few. Keep 1 under MirroredStrategy: Keras fails there with more
-# (keras-team/keras#19246).
+# Batches run per `tf.function` call. On this CPU 16 vs 1 measured (same
+# ablation) 0.97x simple_cnn, 0.89x resnet20, 1.01x transformer_classifier,
+# 2.33x bilstm_classifier (noisy): no measurable cost on the big-step models,
+# a gain where steps are short and Python dispatch shows, so 16 for every
+# family. TPUs need many steps per call to hide the host round-trip (Keras's
+# TPU guides use 32 or more); GPUs gain a little from a few. Keep 1 under
+# MirroredStrategy: Keras fails there with more (keras-team/keras#19246).
 _STEPS_PER_EXECUTION = {"tpu": 32, "gpu": 4, "cpu": 16}
 
 
@@ -96,8 +102,9 @@ def steps_per_execution(device="cpu", family=None, strategy=None):
 def jit_compile(device="cpu", family=None, backend="tensorflow"):
     """Returns the `jit_compile` passed to `model.compile`.
 
-    XLA makes simple_cnn 4x slower on this CPU under TensorFlow, so CPUs get
-    False; elsewhere Keras's "auto" (XLA where the model supports it).
+    XLA on this CPU under TensorFlow (same ablation, jit / no jit): 0.19x
+    simple_cnn, 0.82x resnet20, 0.02x transformer_classifier (its compile
+    dominates), 1.47x bilstm_classifier (noisy); so CPUs get False; elsewhere Keras's "auto" (XLA where the model supports it).
     JAX always compiles, so there it is True.
     """
     _check_device(device)
