@@ -1,0 +1,23 @@
+"""The README names every model and dataset, and its commands are the CI's."""
+
+import pathlib
+
+import keras_zoo as kz
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_model_and_dataset_is_in_the_readme_tables():
+    for name in kz.list_models():
+        info = kz.model_info(name)
+        assert f"| `{name}` | {info.family} | {info.task} |" in README, name
+    for name in kz.list_datasets():
+        assert f"| `{name}` | {kz.dataset_spec(name).kind} |" in README, name
+
+
+def test_ci_runs_the_readme_setup_and_test_commands():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd ", "rm "))]
+    for command in commands:
+        assert f"\n{command}\n" in README, command
