@@ -76,8 +76,9 @@ def resolve_precision(precision, family=None, device="cpu"):
 # 2.33x bilstm_classifier (noisy): no measurable cost on the big-step models,
 # a gain where steps are short and Python dispatch shows, so 16 for every
 # family. TPUs need many steps per call to hide the host round-trip (Keras's
-# TPU guides use 32 or more); GPUs gain a little from a few. Keep 1 under
-# MirroredStrategy: Keras fails there with more (keras-team/keras#19246).
+# TPU guides use 32 or more); GPUs gain a little from a few. Plain Keras fails
+# under MirroredStrategy with more than 1 (keras-team/keras#19246); the zoo's
+# fix_steps_per_execution makes it work, so the same values hold there.
 _STEPS_PER_EXECUTION = {"tpu": 32, "gpu": 4, "cpu": 16}
 
 
@@ -88,14 +89,14 @@ def steps_per_execution(device="cpu", family=None, strategy=None):
         device: `"tpu"`, `"gpu"` or `"cpu"`.
         family: the model family, or None.
         strategy: the distribution strategy in use, or None for the default.
+            Under `MirroredStrategy` the zoo's own train function runs the
+            steps (`distribute.fix_steps_per_execution`, keras-team/keras#19246),
+            so the device's value holds there too.
 
     Returns:
-        A positive int: 1 under a multi-replica `tf.distribute` strategy,
-        else the device's value in `_STEPS_PER_EXECUTION`.
+        The device's value in `_STEPS_PER_EXECUTION`.
     """
     _check_device(device)
-    if strategy is not None and getattr(strategy, "num_replicas_in_sync", 1) > 1:
-        return 1
     return _STEPS_PER_EXECUTION[device]
 
 

@@ -459,8 +459,8 @@ def resolve_precision(precision, family=None):
 def steps_per_execution(strategy=None, family=None):
     """Returns the `steps_per_execution` passed to `model.compile` on this machine.
 
-    Per device, see `keras_zoo.defaults.steps_per_execution`; 1 under a
-    multi-replica strategy (keras-team/keras#19246).
+    Per device, see `keras_zoo.defaults.steps_per_execution`; under
+    MirroredStrategy too, thanks to `fix_steps_per_execution`.
     """
     return defaults.steps_per_execution(device_kind(), family, strategy)
 

@@ -12,6 +12,7 @@ kz.evaluate("runs/cnn", "digits")   # the same numbers, from the saved run
 import dataclasses
 import functools
 import importlib.util
+import math
 import os
 import sys
 import warnings
@@ -263,17 +264,23 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     keras.config.set_dtype_policy(policy)
     run_scope = distribute.run_scope(strategy_obj)
     run_scope.__enter__()
+    # Keras runs whole executions, so an epoch of `steps_per_epoch` steps would
+    # train a multiple of steps_per_execution: make the latter divide the former.
+    steps_per_execution = distribute.steps_per_execution(strategy_obj, family)
+    if steps_per_epoch:
+        steps_per_execution = math.gcd(steps_per_execution, steps_per_epoch)
     try:
         with strategy_obj.scope():
             if info is not None:
                 model = registry.create_model(name, **args)
                 compile_model(model, task, optimizer, loss, metrics,
-                              steps_per_execution=distribute.steps_per_execution(strategy_obj, family))
+                              steps_per_execution=steps_per_execution)
             else:
                 model = model_or_name
                 overrides = [optimizer, loss, metrics]
                 if not model.compiled or any(not (isinstance(v, str) and v == "auto") for v in overrides):
-                    compile_model(model, task, optimizer, loss, metrics)
+                    compile_model(model, task, optimizer, loss, metrics,
+                                  steps_per_execution=steps_per_execution)
         distribute.fix_steps_per_execution(model, strategy_obj)  # keras-team/keras#19246
         fit_model, evaluate_model = model.fit, model.evaluate
         if distribute.is_multi_worker(strategy_obj):  # keras-team/keras#20585

@@ -293,6 +293,10 @@ def forward_flops(model):
 
     from keras_zoo.layers import TransformerBlock
 
+    def input_shape(layer):  # a layer called with a mask has a list of inputs
+        inputs = layer.input
+        return (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).shape
+
     def recurrent(layer, input_shape):
         gates = 4 if isinstance(layer, keras.layers.LSTM) else 3
         steps, features = input_shape[1], input_shape[-1]
@@ -308,13 +312,12 @@ def forward_flops(model):
             positions = int(np.prod(layer.output.shape[1:-1]))
             total += 2 * int(np.prod(layer.kernel.shape)) * positions
         elif isinstance(layer, keras.layers.Bidirectional):
-            shape = layer.input.shape
+            shape = input_shape(layer)
             total += recurrent(layer.forward_layer, shape) + recurrent(layer.backward_layer, shape)
         elif isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
-            total += recurrent(layer, layer.input.shape)
+            total += recurrent(layer, input_shape(layer))
         elif isinstance(layer, TransformerBlock):
-            inputs = layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
-            t, d, f = inputs.shape[1], layer.embed_dim, layer.ff_dim
+            t, d, f = input_shape(layer)[1], layer.embed_dim, layer.ff_dim
             total += 8 * t * d * d + 4 * t * t * d + 4 * t * d * f  # QKVO, QK^T and AV, FFN
     return total
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_zoo as kz
-from keras_zoo import distribute
+from keras_zoo import defaults, distribute
 
 
 def _run(code, timeout=120, **env):
@@ -169,10 +169,11 @@ MIRRORED = """
 
     run = tempfile.mkdtemp() + "/run"
     result = kz.fit("mlp", "digits", strategy="mirrored", epochs=1, batch_size=64,
-                    steps_per_epoch=4,
                     model_args={"hidden_units": [8]}, output_dir=run, verbose=2)
     out["config"] = json.load(open(run + "/config.json"))["distribution"]
     out["fit_accuracy"] = result.metrics["accuracy"]
+    out["fit_steps_per_execution"] = result.model.steps_per_execution
+    out["fit_steps"] = int(result.model.optimizer.iterations.numpy())
     print("RESULT" + json.dumps(out))
 """
 
@@ -194,6 +195,10 @@ def test_mirrored_matches_single_device_with_steps_per_execution():
     assert out["config"] == {"strategy": "MirroredStrategy", "replicas": 2, "device_kind": "cpu",
                              "global_batch_size": 64, "per_replica_batch_size": 32}
     assert 0.0 <= out["fit_accuracy"] <= 1.0
+    # `fit` under Mirrored keeps the zoo's default steps_per_execution (16 on CPU)
+    # and trains every batch of the epoch once: 1437 // 64 = 22 = 16 + a short 6.
+    assert out["fit_steps_per_execution"] == defaults.steps_per_execution("cpu") == 16
+    assert out["fit_steps"] == 1437 // 64
 
 
 # JAX backend (a fresh process with 8 CPU devices) -------------------------------------

@@ -280,3 +280,13 @@ def test_evaluate_rejects_a_dataset_the_model_cannot_read(mlp_run):
         kz.evaluate(mlp_run.model, "half_sums")
     with pytest.raises(kz.InvalidArgumentError, match="Received: batch_size=0"):
         kz.evaluate(mlp_run.model, "digits", batch_size=0)
+
+
+@pytest.mark.parametrize("steps_per_epoch", [4, 20])
+def test_steps_per_epoch_trains_exactly_that_many_steps(steps_per_epoch):
+    """Keras runs whole executions of steps_per_execution (16 on CPU) steps;
+    `fit` picks one that divides steps_per_epoch, so no epoch trains extra steps."""
+    result = kz.fit("mlp", "digits", epochs=2, steps_per_epoch=steps_per_epoch,
+                    model_args=small("mlp"), verbose=0)
+    assert int(result.model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
+    assert steps_per_epoch % result.model.steps_per_execution == 0
