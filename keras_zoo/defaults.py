@@ -15,17 +15,16 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 # Families whose training gains from bfloat16 on a CPU with AMX (oneDNN bf16
 # kernels). Measured with `benchmark.py --ablate` sizes (--quick data, 2
-# interleaved repeats, keras-io side: numpy into model.fit, 2026-11, the
-# machine shared with a test run, load ~3-4 on 2 cores, so single ratios are
-# noisy): bf16/fp32 = 1.45x simple_cnn, 1.82x resnet20 (BatchNorm stays in
-# float32 variables; no need for a float32 BatchNorm in the builder).
-# transformer_classifier (embed_dim 32) is inconclusive: 0.45x and 0.90x
-# through numpy, 0.63x, 1.44x, 1.50x (median 1.44x) through a cached
-# tf.data pipeline with steps_per_execution 16 (the zoo's path), so it keeps
-# bf16; bilstm_classifier gave 0.56x and 2.4x (no signal) and the platform
-# note (DESIGN.md) measured it 0.8x, so RNNs keep float32. "dense" and "gan"
-# are not measured, so they keep float32.
-_CPU_BF16_FAMILIES = ("cnn", "transformer")
+# interleaved repeats, keras-io side: numpy into model.fit, 2026-11, load ~3-4
+# on the 2 cores, so single ratios are noisy): bf16/fp32 = 1.45x simple_cnn,
+# 1.82x resnet20 (BatchNorm keeps float32 variables). transformer_classifier
+# (embed_dim 32) keeps float32: 4 interleaved A/B repeats of model.fit gave
+# bf16/fp32 0.94x at steps_per_execution 1 and 16; a tf.profiler trace of one
+# step shows only 12.8 of 55.6 ms in matmuls (the rest is attention dropout's
+# random numbers, masking, softmax, LayerNorm), so bf16 can gain at most 1.12x
+# there. RNNs keep float32 (bilstm_classifier: 0.56x and 2.4x here, no signal;
+# 0.8x in DESIGN.md's platform facts). "dense" and "gan" are not measured.
+_CPU_BF16_FAMILIES = ("cnn",)
 
 
 def _check_device(device):
@@ -48,8 +47,8 @@ def resolve_precision(precision, family=None, device="cpu"):
         A dtype policy name for `keras.config.set_dtype_policy`. `"auto"`
         gives `"mixed_bfloat16"` on TPU (its native matmul type),
         `"mixed_float16"` on GPU (tensor cores; Keras's loss scaling keeps
-        it stable), and on CPU `"mixed_bfloat16"` for CNNs and Transformers,
-        `"float32"` for everything else (see `_CPU_BF16_FAMILIES`).
+        it stable), and on CPU `"mixed_bfloat16"` for CNNs, `"float32"` for
+        everything else (see `_CPU_BF16_FAMILIES`).
 
     Example:
 

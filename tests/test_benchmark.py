@@ -54,7 +54,7 @@ def test_offline_data_serves_tfds_splits():
 
 @pytest.mark.parametrize(
     "device, family, expected",
-    [("cpu", "cnn", "mixed_bfloat16"), ("cpu", "transformer", "mixed_bfloat16"),
+    [("cpu", "cnn", "mixed_bfloat16"), ("cpu", "transformer", "float32"),
      ("cpu", "rnn", "float32"), ("cpu", "dense", "float32"), ("cpu", None, "float32"),
      ("gpu", "rnn", "mixed_float16"), ("tpu", "rnn", "mixed_bfloat16")],
 )
