@@ -7,6 +7,7 @@ passes everything else through, line by line, as it is written.
 """
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -60,3 +61,19 @@ def filtered_stderr():
         os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
         thread.join(timeout=5)
         os.close(saved)
+
+
+def quiet_native_logs(function):
+    """Decorator: runs `function` under `filtered_stderr()`.
+
+    For the public entry points that start TensorFlow's devices and input
+    pipelines (`fit`, `evaluate`, `load_model`, `load_dataset`), so a
+    notebook shows progress and results, not native notices.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with filtered_stderr():
+            return function(*args, **kwargs)
+
+    return wrapper

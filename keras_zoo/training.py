@@ -20,6 +20,7 @@ import warnings
 import keras
 
 from keras_zoo import data, distribute, registry, runs
+from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.errors import InvalidArgumentError, check_positive_int, unknown_name
 
 # Dataset kind -> the task a model reading it performs (for models passed as objects).
@@ -142,6 +143,7 @@ def model_args_for(info, spec, model_args=None):
     return args
 
 
+@quiet_native_logs
 def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, optimizer="auto", loss="auto", metrics="auto",
@@ -478,6 +480,7 @@ def run_dir_of(path):
     return None
 
 
+@quiet_native_logs
 def load_model(path, safe_mode=True):
     """Loads a model saved by the zoo.
 
@@ -529,6 +532,7 @@ def load_model(path, safe_mode=True):
         ) from e
 
 
+@quiet_native_logs
 def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, data_dir=None,
              safe_mode=True):
     """Evaluates a model on a dataset split, counting every example.

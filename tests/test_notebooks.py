@@ -12,6 +12,8 @@ import pathlib
 import nbformat
 from nbclient import NotebookClient
 
+from keras_zoo._quiet import _NOISE
+
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -61,6 +63,10 @@ def test_quickstart_notebook(tmp_path):
         assert (run / name).exists(), name
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 2
+    # What a Colab user sees: progress and results, no native TensorFlow notices.
+    stderr = [line for c in notebook.cells for o in c.get("outputs", [])
+              if o.get("name") == "stderr" for line in o.get("text", "").splitlines()]
+    assert not [line for line in stderr if _NOISE.match(line.encode())], stderr
 
 
 def test_colab_tpu_notebook(tmp_path):

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_zoo import errors
+from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.data import offline
 from keras_zoo.data.recipes import KIND_DESCRIPTIONS, RECIPES, DatasetSpec
 
@@ -448,6 +449,7 @@ def _checked_options(recipe, batch_size, seed, images_only):
     return batch_size, seed
 
 
+@quiet_native_logs
 def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=None,
                  data_dir=None, drop_remainder=None, repeat=False, images_only=False,
                  vocabulary=None):
