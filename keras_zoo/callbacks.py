@@ -29,7 +29,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by Ctrl-C; the message says how to resume (CLI exit code 130)."""
 
 
-class RunState(runs.HistoryWriter):
+class RunState(keras.callbacks.Callback):
     """Saves resume state atomically after every epoch, and restores it.
 
     On `on_train_begin` a committed state is loaded (weights and optimizer)
@@ -41,10 +41,16 @@ class RunState(runs.HistoryWriter):
     """
 
     def __init__(self, output_dir):
-        super().__init__(os.path.join(output_dir, runs.HISTORY))
+        super().__init__()
+        self.path = os.path.join(output_dir, runs.HISTORY)
         self.folder = os.path.join(output_dir, runs.BACKUP)
         self.state = runs.read_state(output_dir)
         self.rows = dict(self.state["history"]) if self.state else {}
+
+    @property
+    def history(self):
+        """`{metric: [value per epoch]}` of the committed epochs."""
+        return runs.history_dict(self.rows)
 
     @property
     def epochs_done(self):

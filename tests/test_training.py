@@ -183,13 +183,20 @@ def test_resume_after_interruption(tmp_path):
     assert os.path.isfile(os.path.join(out, "metrics.json"))
 
 
-def test_history_writer_never_counts_an_epoch_twice(tmp_path):
+def test_run_state_never_counts_an_epoch_twice(tmp_path):
+    from keras_zoo.callbacks import RunState
+
+    model = kz.create_model("mlp", input_shape=(4,), num_classes=2, hidden_units=(4,))
+    first = RunState(str(tmp_path))
+    first.set_model(model)
+    for epoch, loss in enumerate((2.0, 1.5, 1.2)):
+        first.on_epoch_end(epoch, {"loss": loss})
+    resumed = RunState(str(tmp_path))  # e.g. rerun from epoch 1 after a crash
+    resumed.set_model(model)
+    resumed.on_epoch_end(1, {"loss": 1.4})
     path = str(tmp_path / "history.csv")
-    runs.write_history_csv(path, {0: {"loss": 2.0}, 1: {"loss": 1.5}, 2: {"loss": 1.2}})
-    writer = runs.HistoryWriter(path)
-    writer.on_epoch_begin(1)  # resumed at epoch 1: epoch 2's row was not backed up
-    writer.on_epoch_end(1, {"loss": 1.4})
     assert runs.read_history_csv(path) == {0: {"loss": 2.0}, 1: {"loss": 1.4}}
+    assert resumed.history == {"loss": [2.0, 1.4]}
 
 
 def test_seeded_runs_give_identical_weights():
