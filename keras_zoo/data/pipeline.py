@@ -198,10 +198,15 @@ def _builder(name, data_dir):
     if builder.is_prepared() or _tfds_is_mocked():
         return builder
     if name in offline.BUILDERS:
-        with _silent_tfds():  # nothing is downloaded: keep tfds's bars and banners quiet
-            builder.download_and_prepare(
-                download_config=tfds.download.DownloadConfig(try_download_gcs=False)
-            )
+        try:
+            with _silent_tfds():  # nothing is downloaded: keep tfds's bars and banners quiet
+                builder.download_and_prepare(
+                    download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+                )
+        except FileExistsError:  # another process (e.g. a second worker) prepared it first
+            builder = tfds.builder(name, data_dir=data_dir)
+            if not builder.is_prepared():
+                raise
         return builder
     if not _network_available():
         root = builder.data_dir_root
