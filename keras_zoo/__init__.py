@@ -24,6 +24,7 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
         UnknownNameError,
         ZooError,
     )
+    from keras_zoo.recipes import Expected, TrainingRecipe, recipe
     from keras_zoo.registry import (
         ModelInfo,
         create_model,
@@ -35,10 +36,12 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
 
 __all__ = [
     "DatasetNotAvailableError",
+    "Expected",
     "FitResult",
     "IncompatibleError",
     "InvalidArgumentError",
     "ModelInfo",
+    "TrainingRecipe",
     "UnknownNameError",
     "ZooError",
     "create_model",
@@ -51,5 +54,6 @@ __all__ = [
     "load_dataset",
     "load_model",
     "model_info",
+    "recipe",
     "register_model",
 ]

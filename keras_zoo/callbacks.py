@@ -81,25 +81,43 @@ class RunState(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Saves the model with the lowest `monitor` so far, atomically.
+    """Keeps the weights with the lowest `monitor` so far, and saves them atomically.
+
+    `restore()` puts the best weights back into the model, so that what is
+    reported and saved is the model validation chose, not the last epoch's.
 
     Args:
-        path: the `.keras` file.
+        path: the `.keras` file, or None to keep the best weights in memory only.
         monitor: a log key such as `"val_loss"`.
         best: the best value of earlier epochs (resume), or None.
     """
 
-    def __init__(self, path, monitor="val_loss", best=None):
+    def __init__(self, path=None, monitor="val_loss", best=None):
         super().__init__()
         self.path = path
         self.monitor = monitor
         self.best = math.inf if best is None else best
+        self.best_epoch = None
+        self._weights = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is not None and float(value) < self.best:
             self.best = float(value)
-            runs.save_model(self.model, self.path)
+            self.best_epoch = epoch + 1
+            self._weights = [w.copy() for w in self.model.get_weights()]
+            if self.path is not None:
+                runs.save_model(self.model, self.path)
+
+    def restore(self):
+        """Loads the best weights into the model; returns False if there are none."""
+        if self._weights is not None:
+            self.model.set_weights(self._weights)
+            return True
+        if self.path is not None and os.path.isfile(self.path):  # best before a resume
+            self.model.load_weights(self.path)
+            return True
+        return False
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

@@ -96,8 +96,22 @@ def build_parser():
     p.add_argument("--data-dir", help="tfds data folder")
     p.add_argument("--arg", dest="model_args", action="append", type=_model_arg, default=[],
                    metavar="KEY=VALUE", help="model argument, e.g. --arg width=8 (repeatable)")
+    p.add_argument("--recipe", dest="recipe_args", action="append", type=_model_arg,
+                   default=[], metavar="FIELD=VALUE",
+                   help="training-recipe field, e.g. --recipe learning_rate=0.01 "
+                   "(repeatable; see `keras-zoo recipe NAME --dataset DS`)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run")
     p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("recipe", parents=[common], help="print a training recipe",
+                       description="Print the training recipe of a model on a dataset: "
+                       "optimizer, schedule, weight decay, augmentation, batch, epochs, "
+                       "reference and expected result.")
+    p.add_argument("name", help="model name")
+    p.add_argument("--dataset", help="dataset name (default: the model's)")
+    p.add_argument("--recipe", dest="recipe_args", action="append", type=_model_arg,
+                   default=[], metavar="FIELD=VALUE", help="show the recipe with this override")
+    p.set_defaults(run=_cmd_recipe)
 
     p = sub.add_parser("evaluate", parents=[common], help="evaluate a saved model",
                        description="Evaluate a run folder or .keras file on a dataset split.")
@@ -220,6 +234,15 @@ def _cmd_datasets(args):
     _table(rows, ["name", "kind", "batch", "epochs", "source"])
 
 
+def _cmd_recipe(args):
+    import keras_zoo as kz
+    from keras_zoo import recipes
+
+    dataset = args.dataset or kz.model_info(args.name).dataset
+    found = kz.recipe(args.name, dataset, **dict(args.recipe_args))
+    print(recipes.describe(found, args.name, dataset))
+
+
 def _cmd_train(args):
     import keras_zoo as kz
 
@@ -235,7 +258,7 @@ def _cmd_train(args):
         strategy=args.strategy or "auto", precision=args.precision or "auto",
         output_dir=args.output, seed=args.seed, steps_per_epoch=args.steps_per_epoch,
         data_dir=args.data_dir, model_args=dict(args.model_args) or None,
-        overwrite=args.overwrite,
+        recipe=dict(args.recipe_args) or None, overwrite=args.overwrite,
     )
     seconds = time.time() - start
     scores = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
@@ -286,6 +309,9 @@ def _fill_from_config(args):
     given = dict(args.model_args)
     args.model_args = [(k, _tuples(v)) for k, v in (config.get("model_args") or {}).items()
                        if k not in given] + list(given.items())
+    given = dict(args.recipe_args)
+    args.recipe_args = [(k, v) for k, v in (config.get("recipe") or {}).items()
+                        if k not in given] + list(given.items())
 
 
 def _tuples(value):

@@ -99,6 +99,49 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
+class ShortcutA(keras.layers.Layer):
+    """He et al. 2015's option-A shortcut: subsample, then zero-pad the channels.
+
+    The identity shortcut of a residual block that changes the shape: every
+    `stride`-th pixel (as `x[:, ::2, ::2]` in the authors' CIFAR code) and
+    `extra_channels` zero channels, half before and half after (as in
+    the common Torch/PyTorch reimplementations). No parameters.
+
+    Args:
+        stride: spatial subsampling factor.
+        extra_channels: zero channels to add.
+        **kwargs: base `Layer` arguments.
+
+    Input shape: `(B, H, W, C)`. Output shape:
+    `(B, ceil(H / stride), ceil(W / stride), C + extra_channels)`.
+    """
+
+    def __init__(self, stride, extra_channels, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = check_positive_int(stride, "stride")
+        if isinstance(extra_channels, bool) or not isinstance(extra_channels, int) \
+                or extra_channels < 0:
+            raise InvalidArgumentError(
+                f"`extra_channels` must be an int >= 0. Received: extra_channels={extra_channels!r}")
+        self.extra_channels = extra_channels
+
+    def call(self, x):
+        x = x[:, :: self.stride, :: self.stride, :]  # (B, H / s, W / s, C)
+        before = self.extra_channels // 2
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [before, self.extra_channels - before]])
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        def down(n):
+            return None if n is None else -(-n // self.stride)
+        return (b, down(h), down(w), None if c is None else c + self.extra_channels)
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride,
+                "extra_channels": self.extra_channels}
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
 class PatchEmbedding(keras.layers.Layer):
     """Splits images into patches, projects them and adds positions.
 

@@ -47,7 +47,7 @@ _RUN_FILES = (CONFIG, HISTORY, METRICS, MODEL, "checkpoints", BACKUP, LOGS, CURV
               VOCABULARY, SAMPLES)
 # Config keys that must match for a rerun to resume an interrupted run
 # (`epochs` may grow), and to return a finished one as it is.
-_RESUME_KEYS = ("model", "model_args", "dataset", "batch_size", "seed", "precision",
+_RESUME_KEYS = ("model", "model_args", "dataset", "batch_size", "recipe", "seed", "precision",
                 "steps_per_epoch", "optimizer", "loss", "metrics")
 _FINISHED_KEYS = _RESUME_KEYS + ("epochs",)
 STATE = "state.json"

@@ -52,28 +52,50 @@ class FitResult:
     output_dir: str = None
 
 
-def compile_defaults(task, *, from_logits=True):
+def compile_defaults(task, *, from_logits=True, recipe=None, steps_per_epoch=1,
+                     character_level=False):
     """Returns the default `compile` arguments for a task.
 
     Args:
         task: one of `registry.TASKS`.
-        from_logits: whether the model outputs logits (the zoo's default) or
-            probabilities.
+        from_logits: whether the model outputs logits or probabilities.
+        recipe: a `TrainingRecipe` giving the optimizer, schedule and label
+            smoothing; None for Adam 1e-3.
+        steps_per_epoch: optimizer steps per epoch (sizes the schedule).
+        character_level: language models report `bits_per_char` (else
+            `bits_per_token`).
 
     Returns:
-        A dict with fresh `optimizer`, `loss` and `metrics` objects: Adam,
-        sparse categorical cross-entropy and accuracy for every task that
-        predicts classes or tokens; `{}` for `"image_generation"` (the DCGAN's
-        own `compile()` has its defaults).
+        A dict with fresh `optimizer`, `loss` and `metrics` objects: the
+        recipe's optimizer, sparse categorical cross-entropy and accuracy
+        for every task that predicts classes or tokens, plus `exact_match`
+        for seq2seq and bits per token for language models; `{}` for
+        `"image_generation"` (the DCGAN's own `compile()` has its defaults).
     """
+    from keras_zoo import metrics as zoo_metrics
+    from keras_zoo import recipes
+
     if task not in registry.TASKS:
         raise unknown_name("task", task, registry.TASKS)
     if task == "image_generation":
         return {}
+    if recipe is None:
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    else:
+        optimizer = recipes.make_optimizer(recipe, steps_per_epoch)
+    classifying = task in ("classification", "image_classification", "text_classification")
+    smoothing = recipe.label_smoothing if recipe is not None and classifying else 0.0
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if task == "seq2seq":
+        metrics.append(zoo_metrics.ExactMatch())
+    if task == "language_modeling":
+        name = "bits_per_char" if character_level else "bits_per_token"
+        metrics.append(zoo_metrics.BitsPerToken(name=name, from_logits=from_logits))
     return {
-        "optimizer": keras.optimizers.Adam(learning_rate=1e-3),
-        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        "optimizer": optimizer,
+        "loss": zoo_metrics.SparseCrossentropy(from_logits=from_logits,
+                                               label_smoothing=smoothing),
+        "metrics": metrics,
     }
 
 
@@ -87,7 +109,8 @@ def outputs_logits(model):
 
 
 def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
-                  steps_per_execution=None):
+                  steps_per_execution=None, recipe=None, steps_per_epoch=1,
+                  character_level=False):
     """Compiles `model` with the task's defaults; arguments not "auto" win.
 
     Args:
@@ -96,6 +119,7 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
         optimizer, loss, metrics: "auto" or anything `Model.compile` takes.
         steps_per_execution: passed to `compile`; default
             `distribute.steps_per_execution()`.
+        recipe, steps_per_epoch, character_level: see `compile_defaults`.
 
     Returns:
         The model, compiled.
@@ -106,6 +130,8 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
     """
     given = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
     given = {k: v for k, v in given.items() if not (isinstance(v, str) and v == "auto")}
+    if steps_per_execution is None:
+        steps_per_execution = distribute.steps_per_execution()
     if task == "image_generation":
         if given:
             raise InvalidArgumentError(
@@ -113,17 +139,27 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
                 "compile it yourself (`model.compile(d_optimizer=..., g_optimizer=...)`) "
                 f"to change them. Received: {', '.join(f'{k}={v!r}' for k, v in given.items())}"
             )
-        model.compile()
+        model.compile(**_gan_optimizers(recipe, steps_per_epoch))
         return model
-    kwargs = {**compile_defaults(task, from_logits=outputs_logits(model)), **given}
+    kwargs = {**compile_defaults(task, from_logits=outputs_logits(model), recipe=recipe,
+                                 steps_per_epoch=steps_per_epoch,
+                                 character_level=character_level), **given}
     # Weighted, so that the zero-weight padding of data-parallel evaluation
     # (`_for_evaluation`) is not counted; without sample weights the same.
     kwargs["weighted_metrics"] = kwargs.pop("metrics", None)
-    if steps_per_execution is None:
-        steps_per_execution = distribute.steps_per_execution()
     model.compile(**kwargs, steps_per_execution=steps_per_execution,
                   jit_compile=distribute.jit_compile())
     return model
+
+
+def _gan_optimizers(recipe, steps_per_epoch):
+    """The GAN's two optimizers from its recipe (each a fresh one), or its defaults."""
+    if recipe is None:
+        return {}
+    from keras_zoo import recipes
+
+    return {"d_optimizer": recipes.make_optimizer(recipe, steps_per_epoch),
+            "g_optimizer": recipes.make_optimizer(recipe, steps_per_epoch)}
 
 
 def model_args_for(info, spec, model_args=None):
@@ -143,17 +179,139 @@ def model_args_for(info, spec, model_args=None):
     return args
 
 
+@dataclasses.dataclass(frozen=True)
+class FitPlan:
+    """Everything `fit` decided before it trains, resolved once.
+
+    Attributes:
+        name: the model's name (registry key, or the model object's name).
+        model: the `keras.Model` given, or None to build `name`.
+        task, family: the registry's (family None for a model object).
+        model_args: builder arguments (dataset's, then the user's).
+        dataset: the dataset name; `spec` its `DatasetSpec`.
+        recipe: the resolved `TrainingRecipe` (user overrides applied).
+        strategy: the distribution strategy object; `placement` the
+            replicas and batch split it gives.
+        precision: the dtype policy name.
+        steps_per_epoch: None for one pass over the training split.
+        seed, output_dir, overwrite, data_dir, verbose, callbacks: as given
+            (the seed drawn when a run folder needs one).
+        compile_args: the user's optimizer/loss/metrics ("auto" for the recipe's).
+    """
+
+    name: str
+    model: object
+    task: str
+    family: str
+    model_args: dict
+    dataset: str
+    spec: object
+    recipe: object
+    strategy: object
+    strategy_name: str
+    placement: dict
+    precision: str
+    steps_per_epoch: int
+    seed: int
+    output_dir: str
+    overwrite: bool
+    data_dir: str
+    verbose: int
+    callbacks: tuple
+    compile_args: dict
+
+    @property
+    def gan(self):
+        return self.task == "image_generation"
+
+    def run_config(self):
+        """The run's `config.json` content."""
+        return {**_run_config(self), "distribution": self.placement}
+
+
+def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
+             precision="auto", output_dir=None, seed=None, steps_per_epoch=None,
+             callbacks=None, data_dir=None, model_args=None, recipe=None, optimizer="auto",
+             loss="auto", metrics="auto", overwrite=False, verbose="auto"):
+    """Checks `fit`'s arguments and resolves them into one `FitPlan`; trains nothing.
+
+    Arguments as for `fit`.
+    """
+    from keras_zoo import recipes
+
+    check_positive_int(epochs, "epochs", allow_none=True)
+    check_positive_int(batch_size, "batch_size", allow_none=True)
+    check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise InvalidArgumentError(f"`seed` must be a non-negative int or None. Received: seed={seed!r}")
+    verbose = _resolve_verbose(verbose)
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise InvalidArgumentError(f"`callbacks` must be a list. Received: callbacks={callbacks!r}")
+    dataset_name = _check_dataset_name(dataset_or_name)
+    # First: a MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy_obj = distribute.get_strategy(strategy)
+    spec = data.dataset_spec(dataset_name, data_dir=data_dir)
+
+    model = None
+    if isinstance(model_or_name, str):
+        info = registry.model_info(model_or_name)
+        data.check_compatible(info, spec)
+        task, family, name = info.task, info.family, info.name
+        args = model_args_for(info, spec, model_args)
+    elif isinstance(model_or_name, keras.Model):
+        if model_args:
+            raise InvalidArgumentError(
+                "`model_args` apply to a model name, not to a built model. "
+                f"Received: model_args={model_args!r}"
+            )
+        model, family, name, args = model_or_name, None, model_or_name.name, {}
+        task = _task_of(model_or_name, spec)
+    else:
+        raise InvalidArgumentError(
+            "`model_or_name` must be a registered model name or a keras.Model. "
+            f"Received: model_or_name={model_or_name!r}"
+        )
+    base = recipes.recipe(name if model is None else None, dataset_name)
+    if isinstance(recipe, recipes.TrainingRecipe):
+        base, recipe = recipe, None
+    shortcuts = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v}
+    resolved = recipes.override(base, {**(recipe or {}), **shortcuts})
+    if model is None and resolved.model_args:  # the recipe's, then the user's
+        args = model_args_for(info, spec, {**resolved.model_args, **(model_args or {})})
+    if resolved.augment and spec.kind != "image":
+        resolved = resolved.replace(augment=())  # a generic recipe read by a text model
+    if resolved.batch_size % _batch_multiple(strategy_obj):
+        raise InvalidArgumentError(
+            f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "
+            f"devices of strategy {strategy!r}. Received: batch_size={resolved.batch_size}"
+        )
+    return FitPlan(
+        name=name, model=model, task=task, family=family, model_args=args,
+        dataset=dataset_name, spec=spec, recipe=resolved, strategy=strategy_obj,
+        strategy_name=strategy, placement=distribute.placement(strategy_obj, resolved.batch_size),
+        precision=distribute.resolve_precision(precision, family),
+        steps_per_epoch=steps_per_epoch, seed=seed,
+        output_dir=None if output_dir is None else os.fspath(output_dir),
+        overwrite=overwrite, data_dir=data_dir, verbose=verbose,
+        callbacks=tuple(callbacks or ()),
+        compile_args={"optimizer": optimizer, "loss": loss, "metrics": metrics},
+    )
+
+
 @quiet_native_logs
 def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
-        data_dir=None, model_args=None, optimizer="auto", loss="auto", metrics="auto",
-        overwrite=False, verbose="auto"):
+        data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
+        metrics="auto", overwrite=False, verbose="auto"):
     """Fits a zoo model on a dataset and evaluates it on the test split.
 
-    Shapes, classes and vocabulary size come from the dataset; `None`
-    arguments take the dataset recipe's defaults. With `output_dir`, the run
-    is saved there (see `keras_zoo.runs`), and rerunning the same call after
-    a crash resumes at the last finished epoch.
+    Shapes, classes and vocabulary size come from the dataset; how to train
+    comes from the training recipe of the model on that dataset
+    (`kz.recipe(model, dataset)`). The best epoch on the validation split
+    (lowest `val_loss`) is the model kept, evaluated once on the test split,
+    and saved. With `output_dir`, the run is saved there (see
+    `keras_zoo.runs`), and rerunning the same call after a crash resumes at
+    the last finished epoch.
 
     Args:
         model_or_name: a registered model name, or a `keras.Model` (used as
@@ -173,8 +331,10 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         data_dir: tfds data folder.
         model_args: builder arguments overriding the dataset's, e.g.
             `{"width": 8}`.
-        optimizer, loss, metrics: "auto" for the task's defaults, or
-            anything `Model.compile` accepts.
+        recipe: a dict of training-recipe fields to override (e.g.
+            `{"learning_rate": 0.01}`), or a whole `TrainingRecipe`.
+        optimizer, loss, metrics: "auto" for the recipe's, or anything
+            `Model.compile` accepts.
         overwrite: replace a finished run in `output_dir`.
         verbose: `"auto"` (a progress bar on a terminal, one line per epoch
             otherwise), 0, 1 or 2.
@@ -187,143 +347,129 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     >>> result = fit("simple_cnn", "digits", epochs=2, output_dir="runs/cnn")
     >>> result.metrics["accuracy"]
     """
-    check_positive_int(epochs, "epochs", allow_none=True)
-    check_positive_int(batch_size, "batch_size", allow_none=True)
-    check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise InvalidArgumentError(f"`seed` must be a non-negative int or None. Received: seed={seed!r}")
-    verbose = _resolve_verbose(verbose)
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        raise InvalidArgumentError(f"`callbacks` must be a list. Received: callbacks={callbacks!r}")
-    dataset_name = _check_dataset_name(dataset_or_name)
-    # First: a MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
-    strategy_obj = distribute.get_strategy(strategy)
-    spec = data.dataset_spec(dataset_name, data_dir=data_dir)
-
-    if isinstance(model_or_name, str):
-        info = registry.model_info(model_or_name)
-        data.check_compatible(info, spec)
-        task, family, name = info.task, info.family, info.name
-        args = model_args_for(info, spec, model_args)
-    elif isinstance(model_or_name, keras.Model):
-        if model_args:
-            raise InvalidArgumentError(
-                "`model_args` apply to a model name, not to a built model. "
-                f"Received: model_args={model_args!r}"
-            )
-        info, family, name, args = None, None, model_or_name.name, {}
-        task = _task_of(model_or_name, spec)
-    else:
-        raise InvalidArgumentError(
-            "`model_or_name` must be a registered model name or a keras.Model. "
-            f"Received: model_or_name={model_or_name!r}"
-        )
-    epochs = epochs or spec.epochs
-    batch_size = batch_size or spec.batch_size
-    policy = distribute.resolve_precision(precision, family)
-    if batch_size % _batch_multiple(strategy_obj):
-        raise InvalidArgumentError(
-            f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "
-            f"devices of strategy {strategy!r}. Received: batch_size={batch_size}"
-        )
-    where = distribute.placement(strategy_obj, batch_size)  # batch_size is the global batch
-    if verbose:
+    plan = plan_fit(model_or_name, dataset_or_name, epochs=epochs, batch_size=batch_size,
+                    strategy=strategy, precision=precision, output_dir=output_dir, seed=seed,
+                    steps_per_epoch=steps_per_epoch, callbacks=callbacks, data_dir=data_dir,
+                    model_args=model_args, recipe=recipe, optimizer=optimizer, loss=loss,
+                    metrics=metrics, overwrite=overwrite, verbose=verbose)
+    if plan.verbose:
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
-              "{global_batch_size}, per replica {per_replica_batch_size}".format(**where)
-              + f"; precision {policy}")
+              "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
+              + f"; precision {plan.precision}")
     scratch = None
-    if output_dir is not None and not distribute.is_chief(strategy_obj):
+    if plan.output_dir is not None and not distribute.is_chief(plan.strategy):
         import tempfile  # a multi-worker non-chief: the chief writes the run folder
 
-        output_dir = scratch = tempfile.mkdtemp(prefix="keras_zoo_worker_")
-    gan = task == "image_generation"
-
-    # Everything is checked before the first file is written (`runs.open_run_dir`).
+        scratch = tempfile.mkdtemp(prefix="keras_zoo_worker_")
+        plan = dataclasses.replace(plan, output_dir=scratch)
     vocabulary = None
-    if output_dir is not None:
-        output_dir = os.fspath(output_dir)
-        config, finished = runs.check_run_dir(output_dir, {**_run_config(
-            name, args, dataset_name, epochs, batch_size, seed, strategy, policy,
-            steps_per_epoch, optimizer, loss, metrics, data_dir), "distribution": where},
-            overwrite=overwrite)
+    if plan.output_dir is not None:  # checked before the first file is written
+        config, finished = runs.check_run_dir(plan.output_dir, plan.run_config(),
+                                              overwrite=plan.overwrite)
         if finished:
-            return _finished_result(output_dir, verbose)
-        seed = config["seed"]
-        vocab_path = os.path.join(output_dir, runs.VOCABULARY)
-        if not overwrite and os.path.exists(vocab_path):  # resuming: keep the token ids
+            return _finished_result(plan.output_dir, plan.verbose)
+        plan = dataclasses.replace(plan, seed=config["seed"])
+        vocab_path = os.path.join(plan.output_dir, runs.VOCABULARY)
+        if not plan.overwrite and os.path.exists(vocab_path):  # resuming: keep the token ids
             vocabulary = runs.read_vocabulary(vocab_path)
-    if seed is not None:
-        _set_seed(seed)
-
-    prepared = data.prepare(dataset_name, batch_size=batch_size, seed=seed, data_dir=data_dir,
-                            images_only=gan, vocabulary=vocabulary)
-    if output_dir is not None:
-        runs.open_run_dir(output_dir, config, overwrite=overwrite)
+    if plan.seed is not None:
+        _set_seed(plan.seed)
+    prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
+                            data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
+                            augment=plan.recipe.augment, translate=plan.recipe.translate)
+    if plan.output_dir is not None:
+        runs.open_run_dir(plan.output_dir, config, overwrite=plan.overwrite)
         if prepared.vocabulary is not None and vocabulary is None:
-            runs.write_vocabulary(os.path.join(output_dir, runs.VOCABULARY), prepared.vocabulary)
-
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    run_scope = distribute.run_scope(strategy_obj)
-    run_scope.__enter__()
-    # Keras runs whole executions, so an epoch of `steps_per_epoch` steps would
-    # train a multiple of steps_per_execution: make the latter divide the former.
-    steps_per_execution = distribute.steps_per_execution(strategy_obj, family)
-    if steps_per_epoch:
-        steps_per_execution = math.gcd(steps_per_execution, steps_per_epoch)
+            runs.write_vocabulary(os.path.join(plan.output_dir, runs.VOCABULARY),
+                                  prepared.vocabulary)
     try:
-        with strategy_obj.scope():
-            if info is not None:
-                model = registry.create_model(name, **args)
-                compile_model(model, task, optimizer, loss, metrics,
-                              steps_per_execution=steps_per_execution)
-            else:
-                model = model_or_name
-                overrides = [optimizer, loss, metrics]
-                if not model.compiled or any(not (isinstance(v, str) and v == "auto") for v in overrides):
-                    compile_model(model, task, optimizer, loss, metrics,
-                                  steps_per_execution=steps_per_execution)
-        distribute.fix_steps_per_execution(model, strategy_obj)  # keras-team/keras#19246
-        fit_model, evaluate_model = model.fit, model.evaluate
-        if distribute.is_multi_worker(strategy_obj):  # keras-team/keras#20585
-            from keras_zoo import multi_worker
-
-            fit_model = functools.partial(multi_worker.fit, model, strategy=strategy_obj)
-            evaluate_model = functools.partial(multi_worker.evaluate, model, strategy=strategy_obj)
-        validation = None if gan else _for_evaluation(prepared.validation, strategy_obj)
-        run_callbacks, writer = _run_callbacks(output_dir, model, gan, validation is not None, seed)
-        train = prepared.train.repeat() if steps_per_epoch else prepared.train
-        keras_history = fit_model(
-            train,
-            validation_data=validation,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=run_callbacks + list(callbacks or []),
-            shuffle=False,  # the pipeline shuffles
-            verbose=verbose,
-        )
-        history = writer.history if writer is not None else dict(keras_history.history)
-        if gan:
-            final = {k: v[-1] for k, v in history.items() if v}
-            results = {k: final[k] for k in ("d_loss", "g_loss") if k in final}
-        else:
-            results = evaluate_model(_for_evaluation(prepared.test, strategy_obj),
-                                     return_dict=True, verbose=0)
-        results = {k: float(v) for k, v in results.items()}
+        model, history, results = _train_and_test(plan, prepared)
     except KeyboardInterrupt:
-        raise _interrupted(output_dir) from None
-    finally:
-        run_scope.__exit__(None, None, None)
-        keras.config.set_dtype_policy(previous_policy)
-
-    if output_dir is not None:
-        _finish_run(output_dir, model, history, results)
+        raise _interrupted(plan.output_dir) from None
+    if plan.output_dir is not None:
+        _finish_run(plan.output_dir, model, history, results)
     if scratch is not None:
         import shutil
 
         shutil.rmtree(scratch, ignore_errors=True)
-        output_dir = None
-    return FitResult(model=model, history=history, metrics=results, output_dir=output_dir)
+    return FitResult(model=model, history=history, metrics=results,
+                     output_dir=None if scratch else plan.output_dir)
+
+
+def _epoch_steps(plan, prepared):
+    """Optimizer steps per epoch: `steps_per_epoch`, or the training batches."""
+    if plan.steps_per_epoch:
+        return plan.steps_per_epoch
+    count = int(prepared.train.cardinality())
+    return max(1, count) if count > 0 else 1
+
+
+def _train_and_test(plan, prepared):
+    """Builds and compiles the model in the plan's strategy, trains, tests the best epoch.
+
+    Returns:
+        `(model, history, test_metrics)`.
+    """
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(plan.precision)
+    run_scope = distribute.run_scope(plan.strategy)
+    run_scope.__enter__()
+    epoch_steps = _epoch_steps(plan, prepared)
+    # Keras runs whole executions, so an epoch must be a multiple of
+    # steps_per_execution, or the bar and callbacks overshoot (48/44).
+    steps_per_execution = math.gcd(
+        distribute.steps_per_execution(plan.strategy, plan.family), epoch_steps)
+    try:
+        with plan.strategy.scope():
+            model = plan.model
+            if model is None:
+                model = registry.create_model(plan.name, **plan.model_args)
+            if plan.recipe.weight_decay_type == "l2":
+                from keras_zoo.recipes import apply_l2
+
+                apply_l2(model, plan.recipe.weight_decay)
+            overridden = any(not (isinstance(v, str) and v == "auto")
+                             for v in plan.compile_args.values())
+            if plan.model is None or not model.compiled or overridden:
+                compile_model(model, plan.task, **plan.compile_args,
+                              steps_per_execution=steps_per_execution, recipe=plan.recipe,
+                              steps_per_epoch=epoch_steps,
+                              character_level=plan.spec.kind == "lm"
+                              and data.is_character_level(plan.dataset))
+        distribute.fix_steps_per_execution(model, plan.strategy)  # keras-team/keras#19246
+        fit_model, evaluate_model = model.fit, model.evaluate
+        if distribute.is_multi_worker(plan.strategy):  # keras-team/keras#20585
+            from keras_zoo import multi_worker
+
+            fit_model = functools.partial(multi_worker.fit, model, strategy=plan.strategy)
+            evaluate_model = functools.partial(multi_worker.evaluate, model,
+                                               strategy=plan.strategy)
+        validation = None if plan.gan else _for_evaluation(prepared.validation, plan.strategy)
+        run_callbacks, writer, best = _run_callbacks(plan, model, validation is not None)
+        train = prepared.train.repeat() if plan.steps_per_epoch else prepared.train
+        keras_history = fit_model(
+            train,
+            validation_data=validation,
+            epochs=plan.recipe.epochs,
+            steps_per_epoch=plan.steps_per_epoch,
+            callbacks=run_callbacks + list(plan.callbacks),
+            shuffle=False,  # the pipeline shuffles
+            verbose=plan.verbose,
+        )
+        history = writer.history if writer is not None else dict(keras_history.history)
+        if plan.gan:
+            final = {k: v[-1] for k, v in history.items() if v}
+            results = {k: final[k] for k in ("d_loss", "g_loss") if k in final}
+        else:
+            if best is not None:
+                best.restore()  # validation chose the epoch; the test split is read once
+            results = evaluate_model(_for_evaluation(prepared.test, plan.strategy),
+                                     return_dict=True, verbose=0)
+        results = {k: float(v) for k, v in results.items()}
+    finally:
+        run_scope.__exit__(None, None, None)
+        keras.config.set_dtype_policy(previous_policy)
+    return model, history, results
 
 
 def _set_seed(seed):
@@ -392,8 +538,7 @@ def _task_of(model, spec):
     return _KIND_TASKS[spec.kind]
 
 
-def _run_config(name, args, dataset, epochs, batch_size, seed, strategy, policy,
-                steps_per_epoch, optimizer, loss, metrics, data_dir):
+def _run_config(plan):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -403,19 +548,20 @@ def _run_config(name, args, dataset, epochs, batch_size, seed, strategy, policy,
         return value if isinstance(value, str) else repr(value)
 
     return {
-        "model": name,
-        "model_args": args,
-        "dataset": dataset,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "strategy": strategy,
-        "precision": policy,
-        "steps_per_epoch": steps_per_epoch,
-        "optimizer": describe(optimizer),
-        "loss": describe(loss),
-        "metrics": describe(metrics),
-        "data_dir": data_dir,
+        "model": plan.name,
+        "model_args": plan.model_args,
+        "dataset": plan.dataset,
+        "epochs": plan.recipe.epochs,
+        "batch_size": plan.recipe.batch_size,
+        # With the epochs and batch size above, the whole recipe.
+        "recipe": {k: v for k, v in plan.recipe.to_dict().items()
+                   if k not in ("epochs", "batch_size")},
+        "seed": plan.seed,
+        "strategy": plan.strategy_name,
+        "precision": plan.precision,
+        "steps_per_epoch": plan.steps_per_epoch,
+        **{key: describe(value) for key, value in plan.compile_args.items()},
+        "data_dir": plan.data_dir,
         "versions": {
             "keras_zoo": keras_zoo.__version__,
             "keras": keras.__version__,
@@ -431,32 +577,41 @@ def _run_config(name, args, dataset, epochs, batch_size, seed, strategy, policy,
     }
 
 
-def _run_callbacks(output_dir, model, gan, has_validation, seed):
-    """The run's callbacks (NaN guard; with a folder, crash-safe saving) and its `RunState`."""
+def _run_callbacks(plan, model, has_validation):
+    """The run's callbacks: NaN guard, best-epoch keeper, and with a folder crash-safe saving.
+
+    Returns:
+        `(callbacks, run_state or None, best_checkpoint or None)`.
+    """
     from keras_zoo.callbacks import BestCheckpoint, RunState, StopOnNonFiniteLoss
 
+    output_dir = plan.output_dir
+    writer = RunState(output_dir) if output_dir is not None else None
+    callbacks = [StopOnNonFiniteLoss(output_dir)]
+    best = None
+    if not plan.gan:
+        monitor = "val_loss" if has_validation else "loss"
+        seen = [row[monitor] for row in writer.rows.values() if monitor in row] if writer else []
+        path = os.path.join(output_dir, runs.BEST) if output_dir is not None else None
+        best = BestCheckpoint(path, monitor, best=min(seen) if seen else None)
+        callbacks.append(best)
     if output_dir is None:
-        return [StopOnNonFiniteLoss()], None
+        return callbacks, None, best
     # The resume state is kept after training so a crash during evaluation
     # resumes with no epochs left; `_finish_run` deletes it.
-    writer = RunState(output_dir)
-    callbacks = [StopOnNonFiniteLoss(output_dir), writer]
+    callbacks.append(writer)
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, runs.LOGS),
                                                      write_graph=False))
     else:
         warnings.warn("TensorBoard is not installed (`pip install tensorboard`); "
                       "the run folder gets no logs/.", stacklevel=3)
-    if gan:
+    if plan.gan:
         from keras_zoo.models import gan as gan_models
 
-        callbacks.append(gan_models.SampleGrid(os.path.join(output_dir, runs.SAMPLES), seed=seed))
-    else:
-        monitor = "val_loss" if has_validation else "loss"
-        seen = [row[monitor] for row in writer.rows.values() if monitor in row]
-        callbacks.append(BestCheckpoint(os.path.join(output_dir, runs.BEST), monitor,
-                                        best=min(seen) if seen else None))
-    return callbacks, writer
+        callbacks.append(gan_models.SampleGrid(os.path.join(output_dir, runs.SAMPLES),
+                                               seed=plan.seed))
+    return callbacks, writer, best
 
 
 def _finish_run(output_dir, model, history, results):
@@ -577,7 +732,7 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
     dataset = data.load_dataset(dataset_name, split, batch_size=batch_size or spec.batch_size,
                                 shuffle=False, data_dir=data_dir, vocabulary=vocabulary)
     if not model.compiled:
-        compile_model(model, task)
+        compile_model(model, task, character_level=data.is_character_level(dataset_name))
     results = model.evaluate(_for_evaluation(dataset), return_dict=True, verbose=0)
     return {k: float(v) for k, v in results.items()}
 

@@ -52,11 +52,17 @@ def mlp_run(tmp_path_factory):
 
 
 def test_compile_defaults_per_task():
+    from keras_zoo.metrics import SparseCrossentropy
+
     defaults = training.compile_defaults("image_classification")
     assert isinstance(defaults["optimizer"], keras.optimizers.Adam)
-    assert isinstance(defaults["loss"], keras.losses.SparseCategoricalCrossentropy)
+    assert isinstance(defaults["loss"], SparseCrossentropy)
     assert defaults["loss"].get_config()["from_logits"] is True
     assert [m.name for m in defaults["metrics"]] == ["accuracy"]
+    assert [m.name for m in training.compile_defaults("seq2seq")["metrics"]] == [
+        "accuracy", "exact_match"]
+    assert [m.name for m in training.compile_defaults(
+        "language_modeling", character_level=True)["metrics"]] == ["accuracy", "bits_per_char"]
     assert training.compile_defaults("text_classification", from_logits=False)[
         "loss"].get_config()["from_logits"] is False
     assert training.compile_defaults("image_generation") == {}

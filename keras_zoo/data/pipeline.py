@@ -88,7 +88,10 @@ def dataset_spec(name, *, data_dir=None):
     >>> spec.input_shape, spec.num_classes, spec.batch_size
     ((8, 8, 1), 10, 32)
     """
+    from keras_zoo.recipes import recipe as training_recipe
+
     recipe = _recipe(name)
+    generic = training_recipe(None, name)
     features = tfds.builder(name, data_dir=data_dir).info.features
     input_shape = num_classes = vocab_size = None
     if recipe.kind == "image":
@@ -112,11 +115,16 @@ def dataset_spec(name, *, data_dir=None):
         train_split=recipe.train_split,
         validation_split=recipe.validation_split,
         test_split=recipe.test_split,
-        batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
+        batch_size=generic.batch_size,
+        epochs=generic.epochs,
         description=recipe.description,
         source=recipe.source,
     )
+
+
+def is_character_level(name):
+    """Whether a dataset's tokens are characters (its language models report bits per char)."""
+    return _recipe(name).split == "character"
 
 
 def check_compatible(model_info, spec):
@@ -298,13 +306,30 @@ def _vocabulary(recipe, builder, vocabulary):
     return [str(token) for token in layer.get_vocabulary()]
 
 
-def _augment(images, seeds):
-    """Random horizontal flip and 4-pixel translation (pad and crop)."""
-    flip_seed, crop_seed = seeds[0], seeds[1]
-    images = tf.image.stateless_random_flip_left_right(images, flip_seed)
-    shape = tf.shape(images)
-    padded = tf.pad(images, [[4, 4], [4, 4], [0, 0]], mode="REFLECT")
-    return tf.image.stateless_random_crop(padded, shape, crop_seed)
+def _augmenter(augment, translate):
+    """Returns `f(image, seeds)`: a training recipe's image augmentation.
+
+    `"flip"`: random horizontal flip. `"translate"`: pad `translate` pixels
+    on every side and crop back at random (He et al. 2015's 4-pixel pad and
+    crop; zeros are padded, as in their Torch code), i.e. a random shift of
+    up to `translate` pixels.
+    """
+    unknown = set(augment) - {"flip", "translate"}
+    if unknown:
+        raise errors.InvalidArgumentError(
+            f"Unknown augmentation {sorted(unknown)}; accepted: flip, translate. "
+            f"Received: augment={augment!r}")
+
+    def apply(image, seeds):
+        if "flip" in augment:
+            image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+        if "translate" in augment and translate:
+            shape = tf.shape(image)
+            pad = [[translate, translate], [translate, translate], [0, 0]]
+            image = tf.image.stateless_random_crop(tf.pad(image, pad), shape, seeds[1])
+        return image
+
+    return apply
 
 
 def _finisher(recipe, vocabulary):
@@ -360,18 +385,23 @@ def _filled_cache(dataset):
 
 
 def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
-              drop_remainder, repeat, images_only, vocabulary):
+              drop_remainder, repeat, images_only, vocabulary, augment=(), translate=4):
     dataset = _read(recipe, builder, split)
     if recipe.kind == "lm":
         dataset = _lm_windows(recipe, dataset, vocabulary)
     dataset = _filled_cache(dataset)
     if shuffle:
         dataset = dataset.shuffle(recipe.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if shuffle and recipe.augment:
+    if shuffle and augment:
+        if recipe.kind != "image":
+            raise errors.InvalidArgumentError(
+                f"Augmentation applies to images; {recipe.name} provides "
+                f"{KIND_DESCRIPTIONS[recipe.kind]}. Received: augment={augment!r}")
+        apply = _augmenter(augment, translate)
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip(dataset, seeds.batch(4))
         dataset = dataset.map(
-            lambda xy, s: (_augment(xy[0], tf.reshape(s, (2, 2))), xy[1]),
+            lambda xy, s: (apply(xy[0], tf.reshape(s, (2, 2))), xy[1]),
             num_parallel_calls=AUTOTUNE,
         )
     if repeat:
@@ -439,9 +469,11 @@ def pad_batches(dataset, multiple):
 
 
 def _checked_options(recipe, batch_size, seed, images_only):
-    batch_size = errors.check_positive_int(
-        recipe.batch_size if batch_size is None else batch_size, "batch_size"
-    )
+    if batch_size is None:
+        from keras_zoo.recipes import recipe as training_recipe
+
+        batch_size = training_recipe(None, recipe.name).batch_size
+    batch_size = errors.check_positive_int(batch_size, "batch_size")
     if seed is None:
         seed = DEFAULT_SEED
     elif isinstance(seed, bool) or not isinstance(seed, int):
@@ -515,7 +547,7 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
 
 
 def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=False,
-            vocabulary=None):
+            vocabulary=None, augment=(), translate=4):
     """Returns the training, validation and test splits and the vocabulary.
 
     Args:
@@ -525,6 +557,9 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
         data_dir: tfds data directory; `None` uses tfds's default.
         images_only: yield images alone (for GANs).
         vocabulary: token list to reuse; `None` adapts (or uses the fixed one).
+        augment: augmentations of training images, names from
+            `keras_zoo.recipes.AUGMENTATIONS` (a training recipe's `augment`).
+        translate: pixels of the `"translate"` augmentation.
 
     Returns:
         A `PreparedData(spec, train, validation, test, vocabulary)`.
@@ -546,7 +581,7 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
         return _pipeline(
             recipe, builder, split, batch_size=batch_size, shuffle=training, seed=seed,
             drop_remainder=training, repeat=False, images_only=images_only,
-            vocabulary=vocabulary,
+            vocabulary=vocabulary, augment=augment if training else (), translate=translate,
         )
 
     return PreparedData(

@@ -2,9 +2,10 @@
 
 A `Recipe` says where the examples come from (a tfds builder), which
 features are the input and the target, which splits train, validate and
-test, how text is turned into token ids, and the batch size and epochs a
-model of the zoo is fitted with by default. The pipeline in
-`keras_zoo.data.pipeline` reads recipes; it never branches on a name.
+test, and how text is turned into token ids. How a model is fitted on the
+data (batch size, epochs, optimizer, augmentation) is a training recipe,
+`keras_zoo.recipes`. The pipeline in `keras_zoo.data.pipeline` reads
+recipes; it never branches on a name.
 """
 
 import dataclasses
@@ -35,12 +36,10 @@ class Recipe:
         kind: the data format produced, one of `KINDS`.
         source: where the data comes from, e.g. `"tfds"`.
         description: one or two sentences, said to users.
-        train_split, validation_split, test_split: tfds split strings.
-        batch_size: default batch size.
-        epochs: default number of epochs.
+        train_split, validation_split, test_split: tfds split strings;
+            validation never reads the test split.
         x_key, y_key: the tfds features holding the input and the target.
         shuffle_buffer: examples held by the training shuffle buffer.
-        augment: random flips and 4-pixel translations on training images.
         max_tokens: vocabulary size cap when the vocabulary is adapted.
         vocabulary: a fixed token list (no adapt); `None` adapts on train.
         split: how text is cut into tokens, `"whitespace"` or `"character"`.
@@ -56,12 +55,9 @@ class Recipe:
     train_split: str
     validation_split: str
     test_split: str
-    batch_size: int
-    epochs: int
     x_key: str = "image"
     y_key: str = "label"
     shuffle_buffer: int = 10_000
-    augment: bool = False
     max_tokens: int = None
     vocabulary: tuple = None
     split: str = "whitespace"
@@ -82,8 +78,6 @@ RECIPES = {
             train_split="train[:90%]",
             validation_split="train[90%:]",
             test_split="test",
-            batch_size=128,
-            epochs=10,
         ),
         Recipe(
             name="fashion_mnist",
@@ -94,36 +88,26 @@ RECIPES = {
             train_split="train[:90%]",
             validation_split="train[90%:]",
             test_split="test",
-            batch_size=128,
-            epochs=15,
         ),
         Recipe(
             name="cifar10",
             kind="image",
             source="tfds",
-            description="CIFAR-10 colour images, 32x32, 10 classes; training "
-            "images randomly flipped and translated by up to 4 pixels (He et al. "
-            "2015); validation is the last 10% of the train split.",
+            description="CIFAR-10 colour images, 32x32, 10 classes; validation "
+            "is the last 10% of the train split (45k/5k, as He et al. 2015).",
             train_split="train[:90%]",
             validation_split="train[90%:]",
             test_split="test",
-            batch_size=128,
-            epochs=30,
-            augment=True,
         ),
         Recipe(
             name="cifar100",
             kind="image",
             source="tfds",
             description="CIFAR-100 colour images, 32x32, 100 fine classes; "
-            "training images randomly flipped and translated by up to 4 pixels; "
             "validation is the last 10% of the train split.",
             train_split="train[:90%]",
             validation_split="train[90%:]",
             test_split="test",
-            batch_size=128,
-            epochs=30,
-            augment=True,
         ),
         Recipe(
             name="imdb_reviews",
@@ -136,8 +120,6 @@ RECIPES = {
             train_split="train[:90%]",
             validation_split="train[90%:]",
             test_split="test",
-            batch_size=32,
-            epochs=3,
             x_key="text",
             shuffle_buffer=25_000,
             max_tokens=20_000,
@@ -150,12 +132,10 @@ RECIPES = {
             source="offline (ships with scikit-learn)",
             description="UCI handwritten digits bundled with scikit-learn: 1797 "
             "8x8 grey images, 10 classes, stratified 80/20 train/test split; "
-            "validation is the test split (the dataset is small).",
-            train_split="train",
-            validation_split="test",
+            "validation is the last 10% of the train split (144 images).",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
             test_split="test",
-            batch_size=32,
-            epochs=30,
         ),
         Recipe(
             name="addition",
@@ -168,8 +148,6 @@ RECIPES = {
             train_split="train",
             validation_split="validation",
             test_split="test",
-            batch_size=64,
-            epochs=20,
             x_key="question",
             y_key="answer",
             vocabulary=tuple("0123456789+"),
@@ -188,8 +166,6 @@ RECIPES = {
             train_split="train",
             validation_split="validation",
             test_split="test",
-            batch_size=64,
-            epochs=10,
             x_key="text",
             vocabulary=tuple("0123456789"),
             sequence_length=20,
@@ -201,12 +177,10 @@ RECIPES = {
             description="Python's own documentation topics (about 460k "
             "characters of English), character tokens (printable ASCII and "
             "newline), windows of 128; 10% of the documents are the test "
-            "split, which is also the validation split.",
-            train_split="train",
-            validation_split="test",
+            "split; validation is the last 10% of the training documents.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
             test_split="test",
-            batch_size=32,
-            epochs=20,
             x_key="text",
             y_key=None,
             vocabulary=CORPUS_CHARACTERS,

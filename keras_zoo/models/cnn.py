@@ -3,6 +3,7 @@
 import keras
 
 from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.layers import ShortcutA
 from keras_zoo.models.dense import check_classifier, check_shape
 from keras_zoo.registry import register_model
 
@@ -19,22 +20,25 @@ def simple_cnn(
     num_classes=10,
     filters=(32, 64),
     kernel_size=3,
-    padding="same",
+    padding="valid",
     dropout=0.5,
     classifier_activation=None,
 ):
     """Small convnet: Conv-ReLU-MaxPool blocks, Dropout, Dense head.
 
-    The keras-io example uses `padding="valid"` (28 -> 26 -> 13 -> 11 -> 5);
-    the default here is `"same"` (28 -> 14 -> 7) so that 8x8 images (the
-    offline "digits" dataset) keep a feature map after both poolings.
+    The keras-io 'Simple MNIST convnet' by default: two 3x3 conv blocks of
+    32 and 64 filters with `padding="valid"` (28 -> 26 -> 13 -> 11 -> 5),
+    dropout 0.5, 34,826 parameters on 28x28x1. Departures: none in the
+    architecture; the head outputs logits unless `classifier_activation`
+    says otherwise. The `digits` recipe passes `padding="same"`
+    (8 -> 4 -> 2), since valid padding leaves nothing of an 8x8 image.
 
     Args:
         input_shape: image shape `(H, W, C)`.
         num_classes: number of classes.
         filters: filters of each Conv2D block; each block halves the size.
         kernel_size: size of the square convolution kernels.
-        padding: `"same"` or `"valid"` (as in the keras-io example).
+        padding: `"valid"` (the keras-io example) or `"same"`.
         dropout: dropout rate before the head.
         classifier_activation: `None` for float32 logits, or `"softmax"`.
 
@@ -80,11 +84,13 @@ def simple_cnn(
     return keras.Model(inputs, outputs, name="simple_cnn")
 
 
-def apply_basic_block(x, filters, stride, name, weight_decay=0.0):
+def apply_basic_block(x, filters, stride, name, weight_decay=0.0, shortcut="A"):
     """Residual basic block: two 3x3 conv-BN layers and a shortcut.
 
-    The shortcut is the identity, or a 1x1 conv + BN projection when the
-    block changes the shape (He et al.'s option B).
+    The shortcut is the identity, or when the block changes the shape,
+    He et al.'s option A (subsampled identity with zero-padded channels, no
+    parameters; their CIFAR experiments) or option B (a 1x1 conv + BN
+    projection).
 
     Args:
         x: input tensor `(B, H, W, C)`.
@@ -93,6 +99,7 @@ def apply_basic_block(x, filters, stride, name, weight_decay=0.0):
         name: prefix of the layer names, e.g. `"stage2_block1"`.
         weight_decay: L2 weight decay of the conv kernels (see
             `_cifar_resnet`).
+        shortcut: `"A"` or `"B"`.
 
     Returns:
         The output tensor `(B, H / stride, W / stride, filters)`.
@@ -114,33 +121,44 @@ def apply_basic_block(x, filters, stride, name, weight_decay=0.0):
             momentum=0.9, epsilon=1e-5, name=f"{name}_{bn_name}"
         )(y)
 
-    shortcut = x
-    if stride != 1:
-        # Subsample, then a 1x1 conv: the same as a strided 1x1 conv, whose
-        # gradient crashes TensorFlow 2.21's oneDNN CPU kernels on odd batch
-        # sizes (a segmentation fault with batch 3, 5, 7...).
-        shortcut = keras.layers.MaxPooling2D(
-            1, strides=stride, padding="same", name=f"{name}_shortcut_pool"
-        )(x)  # (B, H / stride, W / stride, C)
-    if stride != 1 or x.shape[-1] != filters:
-        shortcut = conv_bn(shortcut, 1, 1, "shortcut_conv", "shortcut_bn")
+    residual = x
+    reshaped = stride != 1 or x.shape[-1] != filters
+    if reshaped and shortcut == "A":
+        residual = ShortcutA(stride, filters - x.shape[-1], name=f"{name}_shortcut")(x)
+    elif reshaped:
+        if stride != 1:
+            # Subsample, then a 1x1 conv: the same as a strided 1x1 conv, whose
+            # gradient crashes TensorFlow 2.21's oneDNN CPU kernels on odd batch
+            # sizes (a segmentation fault with batch 3, 5, 7...).
+            residual = keras.layers.MaxPooling2D(
+                1, strides=stride, padding="same", name=f"{name}_shortcut_pool"
+            )(x)  # (B, H / stride, W / stride, C)
+        residual = conv_bn(residual, 1, 1, "shortcut_conv", "shortcut_bn")
     y = conv_bn(x, 3, stride, "conv1", "bn1")
     y = keras.layers.Activation("relu", name=f"{name}_relu1")(y)
     y = conv_bn(y, 3, 1, "conv2", "bn2")
-    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    y = keras.layers.Add(name=f"{name}_add")([residual, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
 def _cifar_resnet(
-    depth, name, input_shape, num_classes, width, dropout, weight_decay, classifier_activation
+    depth, name, input_shape, num_classes, width, dropout, weight_decay, classifier_activation,
+    shortcut="A",
 ):
     """Builds a CIFAR ResNet of `depth = 6n + 2` layers (He et al. 2015, 4.2).
 
     A 3x3 stem conv, three stages of `n` basic blocks with `width`, `2 width`
     and `4 width` filters (the second and third start with stride 2), global
-    average pooling and a Dense head. `weight_decay` is the paper's decay
-    (gradient `+= weight_decay * w`), i.e. an L2 penalty of `weight_decay / 2`.
+    average pooling and a Dense head; option-A shortcuts by default, as in
+    the paper's CIFAR experiments. `weight_decay` is the paper's decay
+    (gradient `+= weight_decay * w`), i.e. an L2 penalty of `weight_decay / 2`;
+    0 by default because the `cifar10` training recipe applies it (1e-4).
+    Departures from the paper: none known.
     """
+    if shortcut not in ("A", "B"):
+        raise InvalidArgumentError(
+            f"`shortcut` must be 'A' (zero-padded identity) or 'B' (1x1 projection). "
+            f"Received: shortcut={shortcut!r}")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise InvalidArgumentError(
             "A CIFAR ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110...). "
@@ -183,6 +201,7 @@ def _cifar_resnet(
                 stride,
                 name=f"stage{stage + 1}_block{block + 1}",
                 weight_decay=weight_decay,
+                shortcut=shortcut,
             )
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)  # (B, 4 width)
     if dropout:
@@ -197,7 +216,7 @@ def _cifar_resnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-_RESNET_REFERENCE = "He et al. 2015, Deep Residual Learning, arXiv:1512.03385 (CIFAR, option B)"
+_RESNET_REFERENCE = "He et al. 2015, Deep Residual Learning, arXiv:1512.03385 (CIFAR, option A)"
 
 
 @register_model(
@@ -212,8 +231,9 @@ def resnet20(
     num_classes=10,
     width=16,
     dropout=0.0,
-    weight_decay=1e-4,
+    weight_decay=0.0,
     classifier_activation=None,
+    shortcut="A",
 ):
     """ResNet-20 for small images (CIFAR-10 recipe of He et al.).
 
@@ -223,8 +243,11 @@ def resnet20(
         width: filters of the first stage (16 in the paper); the next
             stages use 2x and 4x.
         dropout: dropout rate before the head (0 in the paper).
-        weight_decay: the paper's weight decay (1e-4) on conv and Dense
-            kernels; 0 for none.
+        weight_decay: an L2 weight decay on conv and Dense kernels built
+            into the model (0: the `cifar10` recipe applies the paper's 1e-4
+            when training).
+        shortcut: `"A"` (the paper's CIFAR choice: zero-padded identity) or
+            `"B"` (1x1 projections).
         classifier_activation: `None` for float32 logits, or `"softmax"`.
 
     Returns:
@@ -236,7 +259,7 @@ def resnet20(
     """
     return _cifar_resnet(
         20, "resnet20", input_shape, num_classes, width, dropout, weight_decay,
-        classifier_activation,
+        classifier_activation, shortcut,
     )
 
 
@@ -252,8 +275,9 @@ def resnet32(
     num_classes=10,
     width=16,
     dropout=0.0,
-    weight_decay=1e-4,
+    weight_decay=0.0,
     classifier_activation=None,
+    shortcut="A",
 ):
     """ResNet-32 for small images (CIFAR-10 recipe of He et al.).
 
@@ -261,7 +285,7 @@ def resnet32(
     """
     return _cifar_resnet(
         32, "resnet32", input_shape, num_classes, width, dropout, weight_decay,
-        classifier_activation,
+        classifier_activation, shortcut,
     )
 
 
@@ -277,8 +301,9 @@ def resnet56(
     num_classes=10,
     width=16,
     dropout=0.0,
-    weight_decay=1e-4,
+    weight_decay=0.0,
     classifier_activation=None,
+    shortcut="A",
 ):
     """ResNet-56 for small images (CIFAR-10 recipe of He et al.).
 
@@ -286,5 +311,5 @@ def resnet56(
     """
     return _cifar_resnet(
         56, "resnet56", input_shape, num_classes, width, dropout, weight_decay,
-        classifier_activation,
+        classifier_activation, shortcut,
     )

@@ -1,0 +1,94 @@
+"""The registered training recipes, one per `(model, dataset)`, with their evidence.
+
+Model `"*"` is a dataset's generic recipe, used for any model without its
+own. An `Expected` result whose source is "keras-zoo" was measured by
+`python scripts/results.py` (see README, "Results"); any other source is
+the reference's published number, not yet reproduced here.
+"""
+
+from keras_zoo.recipes import GENERIC, Expected, TrainingRecipe, register_recipe
+
+# --- Generic recipes: Adam 1e-3, the dataset's batch and epochs. -----------------------
+
+for _dataset, _batch, _epochs, _augment in (
+    ("mnist", 128, 10, ()),
+    ("fashion_mnist", 128, 15, ()),
+    ("cifar10", 128, 30, ("flip", "translate")),
+    ("cifar100", 128, 30, ("flip", "translate")),
+    ("imdb_reviews", 32, 3, ()),
+    ("digits", 32, 30, ()),
+    ("addition", 64, 20, ()),
+    ("half_sums", 64, 10, ()),
+    ("tiny_corpus", 32, 20, ()),
+):
+    register_recipe(GENERIC, _dataset, TrainingRecipe(
+        batch_size=_batch, epochs=_epochs, augment=_augment,
+        reference="keras-zoo generic recipe: Adam 1e-3, constant rate."))
+
+# --- Image classifiers. -----------------------------------------------------------------
+
+# keras-io "Simple MNIST convnet": Adam (Keras defaults), batch 128, 15 epochs,
+# validation_split=0.1; the example prints a test accuracy of about 0.99.
+register_recipe("simple_cnn", "mnist", TrainingRecipe(
+    batch_size=128, epochs=15, optimizer="adam", learning_rate=1e-3,
+    reference="keras-io 'Simple MNIST convnet' (F. Chollet): Adam, batch 128, 15 epochs, "
+    "10% validation.",
+    expected=Expected("accuracy", 0.99, 0.003, source="keras-io example output")))
+
+# digits (8x8): measured with scripts/results.py. Random 1-pixel translations
+# (an 8x8 digit shifted by one pixel is still the same digit; flips are not),
+# AdamW with warm-up and cosine decay, label smoothing 0.1.
+_DIGITS = dict(
+    batch_size=32, epochs=60, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
+    schedule="cosine", warmup_steps=0.05, label_smoothing=0.1, augment=("translate",),
+    translate=1)
+register_recipe("simple_cnn", "digits", TrainingRecipe(
+    **_DIGITS, model_args={"padding": "same"},  # 8x8 keeps a 2x2 map after two poolings
+    reference="keras-zoo recipe for 8x8 digits: the keras-io convnet with 'same' padding "
+    "(valid padding leaves no pixel of an 8x8 image after two blocks); AdamW with warm-up "
+    "and cosine decay, label smoothing 0.1, 1-pixel random translations.",
+    expected=Expected("accuracy", 0.9917, 0.0, source="keras-zoo target: beat SVC 98.89%")))
+register_recipe("mlp", "digits", TrainingRecipe(
+    **_DIGITS,
+    reference="keras-zoo recipe for 8x8 digits (as simple_cnn's).",
+    expected=Expected("accuracy", 0.9861, 0.0, source="keras-zoo target: beat 3-NN 98.61%")))
+
+# He et al. 2015, section 4.2: SGD momentum 0.9, weight decay 1e-4 (L2), batch
+# 128, learning rate 0.1 divided by 10 at 32k and 48k iterations, stopped at
+# 64k (182 epochs of the 45k/5k train/validation split, 351 steps each);
+# 4-pixel padding, random 32x32 crops and horizontal flips.
+_HE = dict(
+    batch_size=128, epochs=183, optimizer="sgd", learning_rate=0.1, momentum=0.9,
+    schedule="step", decay_steps=(32_000, 48_000), decay_rate=0.1, weight_decay=1e-4,
+    weight_decay_type="l2", augment=("flip", "translate"), translate=4)
+for _name, _error in (("resnet20", 8.75), ("resnet32", 7.51), ("resnet56", 6.97)):
+    register_recipe(_name, "cifar10", TrainingRecipe(
+        **_HE,
+        reference="He et al. 2015, Deep Residual Learning, arXiv:1512.03385, section 4.2 "
+        "(CIFAR-10, option A shortcuts).",
+        expected=Expected("accuracy", round(1 - _error / 100, 4), 0.005,
+                          source=f"He et al. 2015, Table 6: {_error}% error")))
+
+# --- Language models. -------------------------------------------------------------------
+
+# nanoGPT's shakespeare_char config, scaled to this corpus and CPU: AdamW
+# (beta_2 0.99), weight decay 0.1, gradient clipping at 1.0, linear warm-up
+# then cosine decay to a tenth of the peak.
+register_recipe("gpt_mini", "tiny_corpus", TrainingRecipe(
+    batch_size=32, epochs=20, optimizer="adamw", learning_rate=2e-3, beta_2=0.99,
+    weight_decay=0.1, clipnorm=1.0, schedule="cosine", warmup_steps=100,
+    final_learning_rate=0.1,
+    reference="nanoGPT (A. Karpathy), config/train_shakespeare_char.py: AdamW, warm-up, "
+    "cosine decay, weight decay 0.1, gradient clipping 1.0.",
+    expected=Expected("bits_per_char", 1.70, 0.0, higher_is_better=False,
+                      source="keras-zoo target: beat a character 5-gram's 1.87")))
+
+# --- GANs. ------------------------------------------------------------------------------
+
+# Radford et al. 2015, section 4: Adam, learning rate 2e-4, beta_1 0.5, batch 128.
+for _dataset, _epochs in (("mnist", 25), ("fashion_mnist", 25), ("cifar10", 25),
+                          ("cifar100", 25), ("digits", 200)):
+    register_recipe("dcgan", _dataset, TrainingRecipe(
+        batch_size=128, epochs=_epochs, optimizer="adam", learning_rate=2e-4, beta_1=0.5,
+        reference="Radford et al. 2015, DCGAN, arXiv:1511.06434, section 4: Adam 2e-4, "
+        "beta_1 0.5, batch 128."))
