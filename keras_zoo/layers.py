@@ -48,6 +48,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             following layers.
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
+    Called with `reverse=True` on `(B, T, C)` features, it returns float32
+    logits `(B, T, vocab_size)` through the transposed token table: the
+    output projection tied to the input embedding (Press & Wolf 2017; GPT-2,
+    nanoGPT; keras-hub's `ReversibleEmbedding`).
+
     Example:
 
     >>> layer = TokenAndPositionEmbedding(100, 16, 8)
@@ -74,18 +79,27 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.position_embedding.build((self.sequence_length,))
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, reverse=False):
+        if reverse:
+            table = ops.cast(self.token_embedding.embeddings, inputs.dtype)  # (V, C)
+            return ops.cast(ops.matmul(inputs, ops.transpose(table)), "float32")  # (B, T, V)
         positions = ops.arange(ops.shape(inputs)[-1])  # (T,)
         tokens = self.token_embedding(inputs)  # (B, T, C)
         return tokens + self.position_embedding(positions)  # (B, T, C)
 
     def compute_mask(self, inputs, mask=None):
-        if not self.mask_zero:
+        if not self.mask_zero or "int" not in str(inputs.dtype):  # reverse: no mask
             return None
         return ops.not_equal(inputs, 0)  # (B, T)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.embed_dim,)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        if reverse:
+            return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.vocab_size,), "float32")
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), self.compute_dtype)
+
 
     def get_config(self):
         config = super().get_config()

@@ -358,12 +358,20 @@ def _finisher(recipe, vocabulary):
     return lambda x, y: (vectorize(x, recipe.sequence_length), y)
 
 
-def _lm_windows(recipe, dataset, vocabulary):
-    """Documents to (x, y) windows of `sequence_length`, y shifted by one."""
+def _lm_windows(recipe, dataset, vocabulary, stride=None):
+    """Documents to (x, y) windows of `sequence_length`, y shifted by one.
+
+    Windows start every `stride` tokens (None: back to back).
+    """
     layer = _vectorizer(recipe, vocabulary, None)
     # One document per call, so nothing is padded (ragged output is TF-only).
-    tokens = dataset.batch(1).map(lambda text: tf.reshape(layer(text), [-1]))
-    windows = tokens.unbatch().batch(recipe.sequence_length + 1, drop_remainder=True)
+    tokens = dataset.batch(1).map(lambda text: tf.reshape(layer(text), [-1])).unbatch()
+    size = recipe.sequence_length + 1
+    if stride is None:
+        windows = tokens.batch(size, drop_remainder=True)
+    else:
+        windows = tokens.window(size, shift=stride, drop_remainder=True).flat_map(
+            lambda window: window.batch(size))
     return windows.map(
         lambda w: (tf.cast(w[:-1], tf.int32), tf.cast(w[1:], tf.int32)),
         num_parallel_calls=AUTOTUNE,
@@ -388,7 +396,8 @@ def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
               drop_remainder, repeat, images_only, vocabulary, augment=(), translate=4):
     dataset = _read(recipe, builder, split)
     if recipe.kind == "lm":
-        dataset = _lm_windows(recipe, dataset, vocabulary)
+        dataset = _lm_windows(recipe, dataset, vocabulary,
+                              recipe.train_window_stride if shuffle else None)
     dataset = _filled_cache(dataset)
     if shuffle:
         dataset = dataset.shuffle(recipe.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

@@ -45,6 +45,10 @@ class Recipe:
         split: how text is cut into tokens, `"whitespace"` or `"character"`.
         standardize: `TextVectorization` standardisation, `None` keeps text.
         sequence_length: input length in tokens (text, seq2seq, lm).
+        train_window_stride: language models: training windows start every
+            this many tokens (overlapping windows, nanoGPT samples random
+            offsets); None for back-to-back windows. Validation and test
+            windows never overlap.
         output_length: target length in tokens (seq2seq).
     """
 
@@ -64,6 +68,7 @@ class Recipe:
     standardize: str = None
     sequence_length: int = None
     output_length: int = None
+    train_window_stride: int = None
 
 
 RECIPES = {
@@ -186,6 +191,7 @@ RECIPES = {
             vocabulary=CORPUS_CHARACTERS,
             split="character",
             sequence_length=128,
+            train_window_stride=32,
         ),
     )
 }

@@ -43,18 +43,24 @@ def check_classifier(num_classes, dropout, classifier_activation):
     task="classification",
     inputs=("features", "image"),
     dataset="digits",
-    reference="keras-io, 'Simple MNIST convnet' baseline MLP; Rumelhart et al. 1986",
+    reference="Keras examples/mnist_mlp.py (Keras 2: two Dense(512) + Dropout(0.2), "
+    "98.40% on MNIST); Rumelhart et al. 1986",
     tiny=dict(hidden_units=(8,)),
 )
 def mlp(
     input_shape=(8, 8, 1),
     num_classes=10,
-    hidden_units=(256, 128),
+    hidden_units=(512, 512),
     dropout=0.2,
     activation="relu",
     classifier_activation=None,
 ):
     """Multilayer perceptron: flattens the input, then Dense layers.
+
+    Keras's classic `examples/mnist_mlp.py` by default: two ReLU layers of
+    512 units, each followed by Dropout(0.2). Departures: the head outputs
+    logits unless `classifier_activation` says otherwise; the example's
+    RMSprop is the training recipe's business (see `kz.recipe`).
 
     Args:
         input_shape: shape of one example, features `(D,)` or an image

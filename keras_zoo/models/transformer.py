@@ -206,12 +206,18 @@ def gpt_mini(
     ff_dim=512,
     num_layers=2,
     dropout=0.1,
+    tie_embeddings=True,
 ):
     """Miniature GPT: a causal, decoder-only Transformer language model.
 
     Trained on next tokens: the target at step t is the input at step t+1.
-    Pre-norm blocks and a final LayerNorm, as in GPT-2 and nanoGPT. Sample
-    text from it with `generate`.
+    Pre-norm blocks, a final LayerNorm and the output projection tied to
+    the token embedding, as in GPT-2 and nanoGPT. Sample text from it with
+    `generate`. Departures from nanoGPT: learned position embeddings are
+    summed inside one layer (the same maths); Keras's default initialisers
+    (Glorot uniform) instead of N(0, 0.02); biases in every Dense (nanoGPT's
+    default `bias=True` too); the sizes are nanoGPT's "baby" character model
+    scaled down (6 layers of 384 there) to train in minutes on a CPU.
 
     Args:
         vocab_size: number of token ids; the default fits "tiny_corpus"
@@ -223,6 +229,8 @@ def gpt_mini(
             (4 x `embed_dim`, as in GPT-2).
         num_layers: number of Transformer blocks.
         dropout: dropout rate on the embeddings and in the blocks.
+        tie_embeddings: the output projection is the transposed token
+            embedding (True, as GPT-2), or a Dense layer of its own.
 
     Returns:
         A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
@@ -245,13 +253,16 @@ def gpt_mini(
         activation="gelu",
     )
     inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
-    x = TokenAndPositionEmbedding(vocab_size, sequence_length, embed_dim, name="embedding")(
-        inputs
-    )  # (B, T, C)
+    embedding = TokenAndPositionEmbedding(vocab_size, sequence_length, embed_dim,
+                                          name="embedding")
+    x = embedding(inputs)  # (B, T, C)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     x = apply_transformer_blocks(x, num_layers, **block_args)  # (B, T, C)
     x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
-    outputs = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)  # (B, T, V)
+    if tie_embeddings:
+        outputs = embedding(x, reverse=True)  # (B, T, V) float32
+    else:
+        outputs = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)  # (B, T, V)
     return keras.Model(inputs, outputs, name="gpt_mini")
 
 
