@@ -69,6 +69,20 @@ for _name, _error in (("resnet20", 8.75), ("resnet32", 7.51), ("resnet56", 6.97)
         expected=Expected("accuracy", round(1 - _error / 100, 4), 0.005,
                           source=f"He et al. 2015, Table 6: {_error}% error")))
 
+# keras-io "Image classification with Vision Transformer" (K. Salama): AdamW
+# 1e-3, weight decay 1e-4, batch 256, 100 epochs ("for real training"), 10%
+# validation, best checkpoint on validation; "around 55% accuracy" on CIFAR-100.
+_KERAS_IO_VIT = dict(batch_size=256, epochs=100, optimizer="adamw", learning_rate=1e-3,
+                     weight_decay=1e-4, augment=("flip",),
+                     reference="keras-io 'Image classification with Vision Transformer': "
+                     "AdamW 1e-3, weight decay 1e-4, batch 256, 100 epochs; random flips "
+                     "(keras-io adds rotation 0.02 and zoom 0.2).")
+register_recipe("vit", "cifar100", TrainingRecipe(
+    **_KERAS_IO_VIT,
+    expected=Expected("accuracy", 0.55, 0.02, source="keras-io example: about 55% after "
+                      "100 epochs")))
+register_recipe("vit", "cifar10", TrainingRecipe(**_KERAS_IO_VIT))
+
 # --- Language models. -------------------------------------------------------------------
 
 # nanoGPT's shakespeare_char config, scaled to this corpus and CPU: AdamW

@@ -207,7 +207,7 @@ def check_overrides(name, overrides):
 
 
 def _check_type(name, key, value, default):
-    if default is None:
+    if default is None or value is None:  # None ("none", "off") is the builder's to check
         return
     accepted = None
     if isinstance(default, bool):

@@ -132,21 +132,32 @@ def test_transformer_classifier_masks_padding():
     np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("pooling", ["mean", "token"])
+@pytest.mark.parametrize("pooling", ["flatten", "mean", "token"])
 def test_vit_pooling(pooling):
     model = vit(
-        input_shape=(8, 8, 1), num_classes=3, patch_size=2, embed_dim=8, num_heads=2, ff_dim=8,
-        num_layers=1, pooling=pooling,
+        input_shape=(8, 8, 1), num_classes=3, image_size=None, patch_size=2, embed_dim=8,
+        num_heads=2, ff_dim=8, num_layers=1, pooling=pooling, head_units=(4,),
     )
     steps = 16 + (pooling == "token")
     assert model.get_layer("patch_embedding").output.shape == (None, steps, 8)
+    assert model.get_layer("pool").output.shape[-1] == (16 * 8 if pooling == "flatten" else 8)
     assert model(np.zeros((2, 8, 8, 1), "float32")).shape == (2, 3)
+
+
+def test_vit_is_the_keras_io_configuration():
+    model = vit(num_layers=1, head_units=(8,))  # the default sizes, fewer layers to build fast
+    assert model.get_layer("resize").output.shape[1:] == (72, 72, 3)
+    assert model.get_layer("patch_embedding").output.shape[1:] == (144, 256)  # 12 x 12 patches
+    block = model.get_layer("block_1")
+    assert block.attention._key_dim == 64 and block.ff_dim == 512 and block.num_heads == 4
+    assert model.output.shape[-1] == 100  # CIFAR-100, the example's dataset
 
 
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: vit(input_shape=(32, 32, 3), patch_size=5), "patch_size=5"),
+        (lambda: vit(input_shape=(32, 32, 3), image_size=None, patch_size=5), "patch_size=5"),
+        (lambda: vit(head_units=(0,)), "head_units"),
         (lambda: vit(input_shape=(32, 32)), "input_shape"),
         (lambda: vit(pooling="max"), "pooling='max'"),
         (lambda: vit(embed_dim=10, num_heads=4), "embed_dim=10, num_heads=4"),
