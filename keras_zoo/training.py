@@ -21,6 +21,7 @@ import keras
 
 from keras_zoo import data, distribute, registry, runs
 from keras_zoo._quiet import quiet_native_logs
+from keras_zoo.archive import check_keras_archive
 from keras_zoo.errors import InvalidArgumentError, check_positive_int, unknown_name
 
 # Dataset kind -> the task a model reading it performs (for models passed as objects).
@@ -670,6 +671,7 @@ def load_model(path, safe_mode=True):
         raise InvalidArgumentError(
             f"A model file must be a `.keras` file (or give a run folder). Received: path={path!r}"
         )
+    check_keras_archive(file, safe_mode=safe_mode)  # sizes and names, before Keras reads anything
     try:
         return keras.saving.load_model(file, safe_mode=safe_mode)
     except Exception as e:  # a truncated or foreign file is the user's to fix
