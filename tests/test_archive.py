@@ -198,6 +198,36 @@ def test_unsafe_archives_are_refused_with_one_line(bombs, key, match):
     assert "\n" not in str(info.value) and str(bombs[key]) in str(info.value)
 
 
+# One per family (BatchNorm's extra variables, attention, recurrent cells).
+@pytest.mark.parametrize("name", ["simple_cnn", "resnet20", "gpt_mini", "bilstm_classifier"])
+def test_every_model_saved_after_training_passes(name, tmp_path):
+    from keras_zoo import training
+    from tests.helpers import sample_batch, tiny_model
+
+    model = tiny_model(name)
+    training.compile_model(model, kz.model_info(name).task)
+    x, y = sample_batch(name, model, batch_size=2)
+    model.fit(x, y, epochs=1, verbose=0)  # with Adam's slots in the file
+    path = tmp_path / "m.keras"
+    model.save(path)
+    archive.check_keras_archive(path)
+    with zipfile.ZipFile(path) as zf:
+        size = zf.getinfo("model.weights.h5").file_size
+    assert size < archive.weights_limit(*archive.model_size(model)) / 2
+
+
+def test_a_trained_dcgan_passes(tmp_path):
+    from tests.helpers import tiny_model
+
+    model = tiny_model("dcgan")
+    model.compile()
+    images = np.random.default_rng(0).random((4,) + tuple(model.discriminator.inputs[0].shape[1:]))
+    model.fit(images.astype("float32"), epochs=1, batch_size=2, verbose=0)
+    model.save(tmp_path / "gan.keras")
+    archive.check_keras_archive(tmp_path / "gan.keras")
+    assert kz.load_model(tmp_path / "gan.keras").count_params() == model.count_params()
+
+
 def test_the_absolute_limit_is_an_argument_and_an_environment_variable(bombs, monkeypatch):
     with pytest.raises(kz.InvalidArgumentError, match=r"in all, over the limit\. If you trust"):
         archive.check_keras_archive(bombs["good"], max_bytes=10_000)
