@@ -21,6 +21,7 @@ import keras
 
 from keras_zoo import data, distribute, registry, runs
 from keras_zoo._quiet import quiet_native_logs
+from keras_zoo.archive import check_keras_archive
 from keras_zoo.errors import InvalidArgumentError, check_positive_int, unknown_name
 
 # Dataset kind -> the task a model reading it performs (for models passed as objects).
@@ -31,6 +32,33 @@ _KIND_TASKS = {
     "seq2seq": "seq2seq",
     "lm": "language_modeling",
 }
+
+
+def _op_determinism_scoped(function):
+    """Restores TensorFlow's op determinism to its state before `function` ran.
+
+    `_set_seed` turns it on for a seeded run; without this it stayed on for
+    the rest of the process, which on a GPU can slow down or refuse ops that
+    have no deterministic kernel. TensorFlow 2.21 exports only the switch on
+    (`tf.config.experimental.enable_op_determinism`); its own query and off
+    switch, `is_op_determinism_enabled` and `disable_op_determinism`, live
+    unexported beside it in `tensorflow.python.framework.config`.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if keras.backend.backend() != "tensorflow":
+            return function(*args, **kwargs)
+        from tensorflow.python.framework import config as tf_config
+
+        was_enabled = tf_config.is_op_determinism_enabled()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if not was_enabled:
+                tf_config.disable_op_determinism()
+
+    return wrapper
 
 
 @dataclasses.dataclass
@@ -266,6 +294,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             )
         model, family, name, args = model_or_name, None, model_or_name.name, {}
         task = _task_of(model_or_name, spec)
+        if task != "image_generation":
+            _check_shapes(model_or_name, spec)  # the same refusal as evaluate's
     else:
         raise InvalidArgumentError(
             "`model_or_name` must be a registered model name or a keras.Model. "
@@ -299,6 +329,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
 
 
 @quiet_native_logs
+@_op_determinism_scoped
 def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
@@ -475,7 +506,8 @@ def _train_and_test(plan, prepared):
 def _set_seed(seed):
     """Seeds Python, NumPy and the backend; on TensorFlow also op determinism.
 
-    Op determinism is process-wide; on this 2-core CPU it cost nothing
+    Op determinism is process-wide, and `fit` turns it back off when it
+    returns (`_op_determinism_scoped`); on this 2-core CPU it cost nothing
     measurable (simple_cnn/digits and gru_classifier/half_sums, 3 epochs),
     and without it two seeded simple_cnn runs differ.
     """
@@ -670,6 +702,7 @@ def load_model(path, safe_mode=True):
         raise InvalidArgumentError(
             f"A model file must be a `.keras` file (or give a run folder). Received: path={path!r}"
         )
+    check_keras_archive(file, safe_mode=safe_mode)  # sizes and names, before Keras reads anything
     try:
         return keras.saving.load_model(file, safe_mode=safe_mode)
     except Exception as e:  # a truncated or foreign file is the user's to fix

@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 
 from keras_zoo import errors
 from keras_zoo._quiet import quiet_native_logs
-from keras_zoo.data import offline
+from keras_zoo.data import folders, offline
 from keras_zoo.data.recipes import KIND_DESCRIPTIONS, RECIPES, DatasetSpec
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -92,7 +92,7 @@ def dataset_spec(name, *, data_dir=None):
 
     recipe = _recipe(name)
     generic = training_recipe(None, name)
-    features = tfds.builder(name, data_dir=data_dir).info.features
+    features = folders.open_builder(name, data_dir).info.features
     input_shape = num_classes = vocab_size = None
     if recipe.kind == "image":
         input_shape = tuple(features[recipe.x_key].shape)
@@ -202,9 +202,10 @@ def _builder(name, data_dir):
     Offline builders are generated on first use; tfds datasets are
     downloaded only if the network answers, otherwise a clear error.
     """
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = folders.open_builder(name, data_dir)
     if builder.is_prepared() or _tfds_is_mocked():
         return builder
+    folders.check_writable(name, data_dir)
     if name in offline.BUILDERS:
         try:
             with _silent_tfds():  # nothing is downloaded: keep tfds's bars and banners quiet
@@ -496,6 +497,7 @@ def _checked_options(recipe, batch_size, seed, images_only):
 
 
 @quiet_native_logs
+@folders.translated
 def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=None,
                  data_dir=None, drop_remainder=None, repeat=False, images_only=False,
                  vocabulary=None):
@@ -555,6 +557,7 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
     )
 
 
+@folders.translated
 def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=False,
             vocabulary=None, augment=(), translate=4):
     """Returns the training, validation and test splits and the vocabulary.
