@@ -162,7 +162,16 @@ def main(argv=None):
     except KeyboardInterrupt as e:  # keras_zoo.callbacks.TrainingInterrupted says how to resume
         print(f"interrupted: {_one_line(e)}" if str(e) else "interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001  an internal error
+    except Exception as e:  # noqa: BLE001  an internal error, unless a full disk
+        from keras_zoo.runs import _user_errno  # e.g. TensorBoard's writer, deep in TensorFlow
+
+        number = _user_errno(e)
+        if number is not None:
+            print(f"error: Could not write to the disk: {os.strerror(number)} "
+                  f"({type(e).__name__}: {_one_line(e)[:300]}). Free space (or choose a shorter "
+                  f"or writable --output) and run the same command again to resume.",
+                  file=sys.stderr)
+            return 2
         if verbose:
             traceback.print_exc()
         print(f"internal error: {type(e).__name__}: {_one_line(e)}"
@@ -333,7 +342,8 @@ def _cmd_evaluate(args):
                 f"--dataset is needed: {args.path!r} is not in a run folder. "
                 f"Received: path={args.path!r}"
             )
-        dataset = runs.read_json(os.path.join(run_dir, runs.CONFIG))["dataset"]
+        dataset = runs.read_config(run_dir, way_out="give --dataset DS to evaluate the model "
+                                   "anyway")["dataset"]
     metrics = kz.evaluate(args.path, dataset, split=args.split, batch_size=args.batch_size,
                           data_dir=args.data_dir, safe_mode=not args.unsafe)
     print(json.dumps(metrics, sort_keys=True))
@@ -372,7 +382,7 @@ def _cmd_generate(args):
     vocabulary = _read_run_vocabulary(run_dir, args.path)
     from keras_zoo.models import transformer
 
-    config = runs.read_json(os.path.join(run_dir, runs.CONFIG))
+    config = runs.read_config(run_dir, way_out="restore it from the run's command")
     recipe = data.RECIPES.get(config.get("dataset"))
     char_level = recipe.split == "character" if recipe else all(len(t) == 1 for t in vocabulary[2:])
     ids = encode(args.prompt, vocabulary, char_level)

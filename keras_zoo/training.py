@@ -21,7 +21,7 @@ import keras
 
 from keras_zoo import data, distribute, registry, runs
 from keras_zoo._quiet import quiet_native_logs
-from keras_zoo.errors import InvalidArgumentError, check_positive_int, unknown_name
+from keras_zoo.errors import InvalidArgumentError, ZooError, check_positive_int, unknown_name
 
 # Dataset kind -> the task a model reading it performs (for models passed as objects).
 _KIND_TASKS = {
@@ -299,6 +299,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
 
 
 @quiet_native_logs
+@runs.releases_run_locks
 def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
@@ -503,7 +504,10 @@ def _interrupted(output_dir):
 
     if output_dir is None:
         return TrainingInterrupted("Training interrupted; nothing was saved (no output_dir).")
-    state = runs.read_state(output_dir)
+    try:
+        state = runs.read_state(output_dir)
+    except ZooError:
+        state = None
     done = state["epochs"] if state else 0
     return TrainingInterrupted(
         f"Training interrupted; {done} finished epoch(s) are saved in {output_dir}. "
