@@ -19,7 +19,7 @@ import warnings
 
 import keras
 
-from keras_zoo import data, distribute, registry, runs
+from keras_zoo import checks, data, distribute, registry, runs
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.errors import InvalidArgumentError, ZooError, check_positive_int, unknown_name
 
@@ -176,6 +176,7 @@ def model_args_for(info, spec, model_args=None):
     auto = {k: v for k, v in spec.model_args().items() if k in info.defaults}
     args = {**auto, **(model_args or {})}
     registry.check_overrides(info.name, args)
+    checks.check_model_args(info, spec, args, model_args or {})
     return args
 
 
@@ -285,6 +286,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "
             f"devices of strategy {strategy!r}. Received: batch_size={resolved.batch_size}"
         )
+    checks.check_batch_fits(spec, resolved.batch_size)
     return FitPlan(
         name=name, model=model, task=task, family=family, model_args=args,
         dataset=dataset_name, spec=spec, recipe=resolved, strategy=strategy_obj,
