@@ -10,7 +10,8 @@ Trains `mlp` on `digits` (offline) into a fresh run folder, once with
 side's median epoch time (epochs 2 and later; every epoch end commits the
 resume state, `history.csv` and, when the validation loss improved,
 `checkpoints/best.keras`), the median of the pair ratios, and the median
-extra time per epoch.
+extra time per epoch. First it times one epoch-end commit's writes
+directly, with and without fsync, interleaved (a steadier figure).
 """
 
 import argparse
@@ -53,11 +54,44 @@ def one_run(durable, epochs, folder):
     return statistics.median(span.spans()[1:])
 
 
+def commit_times(repeats):
+    """Median seconds of one epoch-end commit's writes, with and without fsync, interleaved.
+
+    The files `RunState` and `BestCheckpoint` write at an epoch end: the
+    weights with the optimizer state, `state.json` (keeping the previous
+    one), `history.csv`, and `checkpoints/best.keras`.
+    """
+    model = kz.create_model("mlp", input_shape=(8, 8, 1), num_classes=10)
+    kz.training.compile_model(model, "classification")
+    model.optimizer.build(model.trainable_variables)
+    folder = tempfile.mkdtemp(prefix="fsync_commit_")
+    rows = {e: {"loss": 0.1, "accuracy": 0.9} for e in range(20)}
+    times = {True: [], False: []}
+    for i in range(repeats):
+        for durable in ((True, False) if i % 2 == 0 else (False, True)):
+            runs.DURABLE = durable
+            start = time.perf_counter()
+            runs.save_weights(model, os.path.join(folder, runs.BACKUP, "epoch-1.weights.h5"))
+            runs.write_state(folder, {"epochs": 20, "weights": "epoch-1.weights.h5",
+                                      "history": rows})
+            runs.write_history_csv(os.path.join(folder, runs.HISTORY), rows)
+            runs.save_model(model, os.path.join(folder, runs.BEST))
+            times[durable].append(time.perf_counter() - start)
+    runs.DURABLE = True
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--commits", type=int, default=40,
+                        help="epoch-end commits timed directly, each way")
     args = parser.parse_args()
+    durable, plain = commit_times(args.commits)
+    print(f"one epoch-end commit (mlp, {args.commits} interleaved repeats): "
+          f"{durable * 1000:.1f} ms with fsync, {plain * 1000:.1f} ms without, "
+          f"+{(durable - plain) * 1000:.1f} ms", flush=True)
     root = tempfile.mkdtemp(prefix="fsync_cost_")
     one_run(True, 2, os.path.join(root, "warmup"))
     ratios, extra = [], []

@@ -273,7 +273,14 @@ def _read(recipe, builder, split):
             target = tf.cast(target, tf.int32)
         return example[recipe.x_key], target
 
-    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    try:
+        dataset = builder.as_dataset(split=split, shuffle_files=False)
+    except ValueError as e:
+        if "corresponds to no data" not in str(e):  # tfds's words for an empty slice
+            raise
+        raise errors.InvalidArgumentError(
+            f"Split {split!r} of dataset {recipe.name!r} has no examples; give a split with "
+            f"data. Received: split={split!r}") from None
     return dataset.map(select, num_parallel_calls=AUTOTUNE)
 
 
