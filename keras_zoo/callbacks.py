@@ -85,6 +85,7 @@ class RunState(keras.callbacks.Callback):
             if problems:
                 print(runs.fallback_note(path, problems, state), file=sys.stderr)
             self.state, self.rows = state, dict(state["history"])
+            _set_rng_state(self.model, state.get("rng"))
             return
         raise runs.no_good_state_error(problems)
 
@@ -95,13 +96,49 @@ class RunState(keras.callbacks.Callback):
         self.rows = {e: r for e, r in self.rows.items() if e < epoch}
         self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
         previous = self.state
-        self.state = {"epochs": epoch + 1, "weights": weights, "history": self.rows}
+        self.state = {"epochs": epoch + 1, "weights": weights, "history": self.rows,
+                      "rng": _rng_state(self.model)}
         runs.write_state(os.path.dirname(self.folder), self.state)  # the commit
         runs.write_history_csv(self.path, self.rows)
         keep = {weights, runs.STATE, runs.PREVIOUS_STATE, previous and previous["weights"]}
         for name in os.listdir(self.folder):
             if name not in keep:
                 os.remove(os.path.join(self.folder, name))
+
+
+    def fast_forward(self, dataset, steps_per_epoch=None):
+        """`dataset` moved on to where the committed epochs left it, for an exact resume.
+
+        With `steps_per_epoch` Keras reads one endless iterator, whose passes
+        reshuffle (and re-augment) from seeds drawn in order; skipping the
+        finished batches gives the resumed run the batches of an
+        uninterrupted one, and with the weights, the optimizer and the
+        dropout RNG states (`_rng_state`) restored it ends with exactly the
+        same weights (tested, CPU). Without `steps_per_epoch` Keras makes a
+        new iterator per epoch from a copy of the dataset, whose shuffle
+        seeds start over, so a resumed epoch sees another order; `dataset`
+        is returned as it is.
+        """
+        if not self.epochs_done or not steps_per_epoch:
+            return dataset
+        return dataset.skip(self.epochs_done * steps_per_epoch)
+
+
+def _seed_states(model):
+    # In model order: their names (`seed_generator_3/...`) count up per process.
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _rng_state(model):
+    """The states of the model's random generators (dropout), which weights files omit."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)]
+
+
+def _set_rng_state(model, state):
+    variables = _seed_states(model)
+    if state and len(state) == len(variables):
+        for variable, value in zip(variables, state):
+            variable.assign(keras.ops.convert_to_tensor(value, variable.dtype))
 
 
 class BestCheckpoint(keras.callbacks.Callback):

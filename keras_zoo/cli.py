@@ -160,6 +160,10 @@ def main(argv=None):
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # keras_zoo.callbacks.TrainingInterrupted says how to resume
+        if _TERMINATED:  # SIGTERM (a scheduler, Colab pre-emption): 128 + 15, as the shell
+            text = _one_line(e).replace("Training interrupted", "Training stopped by SIGTERM")
+            print(f"terminated: {text}" if str(e) else "terminated", file=sys.stderr)
+            return 143
         print(f"interrupted: {_one_line(e)}" if str(e) else "interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001  an internal error, unless a full disk
@@ -177,6 +181,18 @@ def main(argv=None):
         print(f"internal error: {type(e).__name__}: {_one_line(e)}"
               + ("" if verbose else " (rerun with --verbose for the traceback)"), file=sys.stderr)
         return 1
+
+
+_TERMINATED = []  # the SIGTERM that stopped `train`, if one did
+
+
+class _Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler; `fit` stops as on Ctrl-C (finished epochs kept)."""
+
+
+def _on_sigterm(signum, frame):
+    _TERMINATED.append(signum)
+    raise _Terminated()
 
 
 def _one_line(error):
@@ -262,6 +278,10 @@ def _cmd_train(args):
                           "(see keras-zoo train --help)")
     dataset = args.dataset or kz.model_info(args.name).dataset
     start = time.time()
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not when embedded with a handler
+        signal.signal(signal.SIGTERM, _on_sigterm)
     result = kz.fit(
         args.name, dataset, epochs=args.epochs, batch_size=args.batch_size,
         strategy=args.strategy or "auto", precision=args.precision or "auto",

@@ -380,6 +380,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
                             data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
                             augment=plan.recipe.augment, translate=plan.recipe.translate)
+    if plan.seed is not None:  # preparing a dataset the first time draws random numbers too
+        _set_seed(plan.seed)
     if plan.output_dir is not None:
         runs.open_run_dir(plan.output_dir, config, overwrite=plan.overwrite)
         if prepared.vocabulary is not None and vocabulary is None:
@@ -450,6 +452,8 @@ def _train_and_test(plan, prepared):
         validation = None if plan.gan else _for_evaluation(prepared.validation, plan.strategy)
         run_callbacks, writer, best = _run_callbacks(plan, model, validation is not None)
         train = prepared.train.repeat() if plan.steps_per_epoch else prepared.train
+        if writer is not None:  # with steps_per_epoch a resume sees the uninterrupted order
+            train = writer.fast_forward(train, plan.steps_per_epoch)
         keras_history = fit_model(
             train,
             validation_data=validation,

@@ -9,7 +9,9 @@ and the folder is left exactly as it was.
 
 import errno
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -306,3 +308,56 @@ def test_a_path_too_long_is_refused_before_anything_is_written(tmp_path, capsys,
     assert cli.main(TRAIN + ["--output", str(out)]) == 2
     assert "The output path is too long" in one_error_line(capsys)
     assert os.listdir(tmp_path) == []
+
+
+# exact resume and SIGTERM -------------------------------------------------------------
+
+
+def final_weights(result):
+    return [w.copy() for w in result.model.get_weights()]
+
+
+def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path):
+    # steps_per_epoch: the finished batches are skipped, dropout's RNG state restored.
+    reference = fit_mlp(tmp_path / "reference", epochs=4)
+    with pytest.raises(Killed):
+        fit_mlp(tmp_path / "resumed", epochs=4, callbacks=[DieAtEpoch(2)])
+    resumed = fit_mlp(tmp_path / "resumed", epochs=4)
+    for a, b in zip(final_weights(reference), final_weights(resumed)):
+        assert a.tobytes() == b.tobytes()
+    assert resumed.metrics == reference.metrics
+    assert resumed.history == reference.history
+
+
+def test_sigterm_exits_143_saying_how_to_resume_and_the_resume_is_exact(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4]
+                            + ["--epochs", "500"] + TRAIN[6:] + ["--output", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("Epoch 3/"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert re.match(r"terminated: Training stopped by SIGTERM; \d+ finished epoch\(s\) are saved "
+                    r"in .*Run the same command again to resume", last), last
+    done = runs.read_state(str(out))["epochs"]
+    assert 2 <= done < 500
+    resumed = fit_mlp(out, epochs=done + 1)
+    reference = fit_mlp(tmp_path / "reference", epochs=done + 1)
+    for a, b in zip(final_weights(reference), final_weights(resumed)):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_a_seeded_run_does_not_depend_on_whether_the_data_was_prepared(tmp_path):
+    # The first run prepares digits into a fresh folder (drawing random numbers), the second
+    # reads it; before the seed was set again after preparation, their weights differed.
+    args = dict(epochs=1, steps_per_epoch=6, seed=3, model_args={"hidden_units": (8,)},
+                verbose=0, data_dir=str(tmp_path / "tfds"))
+    first = kz.fit("mlp", "digits", **args)
+    second = kz.fit("mlp", "digits", **args)
+    for a, b in zip(final_weights(first), final_weights(second)):
+        assert a.tobytes() == b.tobytes()
