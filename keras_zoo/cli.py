@@ -12,7 +12,8 @@ keras-zoo datasets
 ```
 
 Exit codes: 0 done; 2 bad input, or a loss that became NaN (one line on
-stderr); 1 internal error; 130 interrupted by Ctrl-C (rerun to resume).
+stderr); 1 internal error; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
+(rerun to resume).
 """
 
 import argparse
