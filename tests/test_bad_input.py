@@ -112,7 +112,7 @@ API_CASES = [
     ("one batch too big for memory", fit(batch_size=100000000000), kz.InvalidArgumentError,
      r"One batch of 100,000,000,000 examples .* about 25\.6 TB .*Received: batch_size="),
     ("batch larger than the training split", fit(batch_size=5000), kz.InvalidArgumentError,
-     r"Split 'train' of dataset 'digits' has 1437 examples, fewer than one batch of 5000"),
+     r"Split 'train[^']*' of dataset 'digits' has \d+ examples, fewer than one batch of 5000"),
     ("empty split", lambda f: kz.load_dataset("digits", "test[:0]", batch_size=8),
      kz.InvalidArgumentError, r"Split 'test\[:0\]' of dataset 'digits' has no examples"),
     ("output path too long", lambda f: fit(output_dir=os.path.join(f["dir"], "a" * 300))(f),
@@ -413,6 +413,6 @@ def test_data_too_small_for_one_window_is_one_line_on_both_backends(tmp_path, ba
     stderr = [line for line in proc.stderr.decode("utf-8", "replace").splitlines()
               if not NATIVE_LOG.match(line)]
     assert proc.returncode == 2 and len(stderr) == 1, stderr
-    assert re.match(r"error: Split 'train' of dataset 'tiny_corpus' has \d+ windows of 129 "
+    assert re.match(r"error: Split 'train[^']*' of dataset 'tiny_corpus' has \d+ windows of 129 "
                     r"tokens, fewer than one batch of 100000", stderr[0]), stderr
     assert not os.path.exists(tmp_path / "run")
