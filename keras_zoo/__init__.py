@@ -18,9 +18,11 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
     from keras_zoo.data import dataset_spec, list_datasets, load_dataset
     from keras_zoo.distribute import get_strategy
     from keras_zoo.errors import (
+        DamagedRunFileError,
         DatasetNotAvailableError,
         IncompatibleError,
         InvalidArgumentError,
+        RunFolderInUseError,
         UnknownNameError,
         ZooError,
     )
@@ -35,12 +37,14 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
     from keras_zoo.training import FitResult, evaluate, fit, load_model
 
 __all__ = [
+    "DamagedRunFileError",
     "DatasetNotAvailableError",
     "Expected",
     "FitResult",
     "IncompatibleError",
     "InvalidArgumentError",
     "ModelInfo",
+    "RunFolderInUseError",
     "TrainingRecipe",
     "UnknownNameError",
     "ZooError",

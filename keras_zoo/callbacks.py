@@ -6,14 +6,17 @@ temporary file and `os.replace` (see `keras_zoo.runs`), and `RunState` commits
 an epoch with one atomic rename of `backup/state.json`:
 
 1. `backup/epoch-N.weights.h5`   weights and optimizer state after N epochs
-2. `backup/state.json`           {"epochs": N, "weights": ..., "history": ...}  (the commit)
-3. `history.csv`                 a copy of the committed history, for people
+2. `backup/state-previous.json`  the commit of epoch N-1, kept (with its weights)
+3. `backup/state.json`           {"epochs": N, "weights": ..., "history": ...}  (the commit)
+4. `history.csv`                 a copy of the committed history, for people
 
-A kill at any moment leaves either the previous commit or the new one.
+A kill at any moment leaves either the previous commit or the new one; a
+damaged `state.json` or weights file falls back to the previous commit.
 """
 
 import math
 import os
+import sys
 
 import keras
 
@@ -44,7 +47,10 @@ class RunState(keras.callbacks.Callback):
         super().__init__()
         self.path = os.path.join(output_dir, runs.HISTORY)
         self.folder = os.path.join(output_dir, runs.BACKUP)
-        self.state = runs.read_state(output_dir)
+        self.candidates, self.problems = runs.resume_states(output_dir)
+        if self.problems and not self.candidates:
+            raise runs.no_good_state_error(self.problems)
+        self.state = self.candidates[0][1] if self.candidates else None
         self.rows = dict(self.state["history"]) if self.state else {}
 
     @property
@@ -57,14 +63,31 @@ class RunState(keras.callbacks.Callback):
         return self.state["epochs"] if self.state else 0
 
     def on_train_begin(self, logs=None):
+        if self.state:
+            optimizer = self.model.optimizer
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(self.model.trainable_variables)  # so its state can load
+            self._load_newest_good()
+            runs.write_history_csv(self.path, self.rows)  # a kill may have come before the copy
         self.model._initial_epoch = self.epochs_done or None  # as BackupAndRestore does
-        if not self.state:
+
+    def _load_newest_good(self):
+        """Loads the newest state whose weights load; says so when one was passed over."""
+        problems = list(self.problems)
+        for path, state in self.candidates:
+            weights = os.path.join(self.folder, state["weights"])
+            try:
+                self.model.load_weights(weights)
+            except Exception as e:  # noqa: BLE001  truncated, or from another model
+                reason = " ".join(str(e).split())[:200] or type(e).__name__
+                problems.append((weights, f"its weights do not load into this model: {reason}"))
+                continue
+            if problems:
+                print(runs.fallback_note(path, problems, state), file=sys.stderr)
+            self.state, self.rows = state, dict(state["history"])
+            _set_rng_state(self.model, state.get("rng"))
             return
-        optimizer = self.model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)  # so its state can load
-        self.model.load_weights(os.path.join(self.folder, self.state["weights"]))
-        runs.write_history_csv(self.path, self.rows)  # a kill may have come before the copy
+        raise runs.no_good_state_error(problems)
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.folder, exist_ok=True)
@@ -72,12 +95,50 @@ class RunState(keras.callbacks.Callback):
         runs.save_weights(self.model, os.path.join(self.folder, weights))
         self.rows = {e: r for e, r in self.rows.items() if e < epoch}
         self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
-        self.state = {"epochs": epoch + 1, "weights": weights, "history": self.rows}
+        previous = self.state
+        self.state = {"epochs": epoch + 1, "weights": weights, "history": self.rows,
+                      "rng": _rng_state(self.model)}
         runs.write_state(os.path.dirname(self.folder), self.state)  # the commit
         runs.write_history_csv(self.path, self.rows)
+        keep = {weights, runs.STATE, runs.PREVIOUS_STATE, previous and previous["weights"]}
         for name in os.listdir(self.folder):
-            if name != weights and name != runs.STATE:
+            if name not in keep:
                 os.remove(os.path.join(self.folder, name))
+
+
+    def fast_forward(self, dataset, steps_per_epoch=None):
+        """`dataset` moved on to where the committed epochs left it, for an exact resume.
+
+        With `steps_per_epoch` Keras reads one endless iterator, whose passes
+        reshuffle (and re-augment) from seeds drawn in order; skipping the
+        finished batches gives the resumed run the batches of an
+        uninterrupted one, and with the weights, the optimizer and the
+        dropout RNG states (`_rng_state`) restored it ends with exactly the
+        same weights (tested, CPU). Without `steps_per_epoch` Keras makes a
+        new iterator per epoch from a copy of the dataset, whose shuffle
+        seeds start over, so a resumed epoch sees another order; `dataset`
+        is returned as it is.
+        """
+        if not self.epochs_done or not steps_per_epoch:
+            return dataset
+        return dataset.skip(self.epochs_done * steps_per_epoch)
+
+
+def _seed_states(model):
+    # In model order: their names (`seed_generator_3/...`) count up per process.
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _rng_state(model):
+    """The states of the model's random generators (dropout), which weights files omit."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)]
+
+
+def _set_rng_state(model, state):
+    variables = _seed_states(model)
+    if state and len(state) == len(variables):
+        for variable, value in zip(variables, state):
+            variable.assign(keras.ops.convert_to_tensor(value, variable.dtype))
 
 
 class BestCheckpoint(keras.callbacks.Callback):

@@ -12,7 +12,8 @@ keras-zoo datasets
 ```
 
 Exit codes: 0 done; 2 bad input, or a loss that became NaN (one line on
-stderr); 1 internal error; 130 interrupted by Ctrl-C (rerun to resume).
+stderr); 1 internal error; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
+(rerun to resume).
 """
 
 import argparse
@@ -160,14 +161,39 @@ def main(argv=None):
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # keras_zoo.callbacks.TrainingInterrupted says how to resume
+        if _TERMINATED:  # SIGTERM (a scheduler, Colab pre-emption): 128 + 15, as the shell
+            text = _one_line(e).replace("Training interrupted", "Training stopped by SIGTERM")
+            print(f"terminated: {text}" if str(e) else "terminated", file=sys.stderr)
+            return 143
         print(f"interrupted: {_one_line(e)}" if str(e) else "interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001  an internal error
+    except Exception as e:  # noqa: BLE001  an internal error, unless a full disk
+        from keras_zoo.runs import _user_errno  # e.g. TensorBoard's writer, deep in TensorFlow
+
+        number = _user_errno(e)
+        if number is not None:
+            print(f"error: Could not write to the disk: {os.strerror(number)} "
+                  f"({type(e).__name__}: {_one_line(e)[:300]}). Free space (or choose a shorter "
+                  f"or writable --output) and run the same command again to resume.",
+                  file=sys.stderr)
+            return 2
         if verbose:
             traceback.print_exc()
         print(f"internal error: {type(e).__name__}: {_one_line(e)}"
               + ("" if verbose else " (rerun with --verbose for the traceback)"), file=sys.stderr)
         return 1
+
+
+_TERMINATED = []  # the SIGTERM that stopped `train`, if one did
+
+
+class _Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler; `fit` stops as on Ctrl-C (finished epochs kept)."""
+
+
+def _on_sigterm(signum, frame):
+    _TERMINATED.append(signum)
+    raise _Terminated()
 
 
 def _one_line(error):
@@ -253,6 +279,10 @@ def _cmd_train(args):
                           "(see keras-zoo train --help)")
     dataset = args.dataset or kz.model_info(args.name).dataset
     start = time.time()
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not when embedded with a handler
+        signal.signal(signal.SIGTERM, _on_sigterm)
     result = kz.fit(
         args.name, dataset, epochs=args.epochs, batch_size=args.batch_size,
         strategy=args.strategy or "auto", precision=args.precision or "auto",
@@ -333,7 +363,8 @@ def _cmd_evaluate(args):
                 f"--dataset is needed: {args.path!r} is not in a run folder. "
                 f"Received: path={args.path!r}"
             )
-        dataset = runs.read_json(os.path.join(run_dir, runs.CONFIG))["dataset"]
+        dataset = runs.read_config(run_dir, way_out="give --dataset DS to evaluate the model "
+                                   "anyway")["dataset"]
     metrics = kz.evaluate(args.path, dataset, split=args.split, batch_size=args.batch_size,
                           data_dir=args.data_dir, safe_mode=not args.unsafe)
     print(json.dumps(metrics, sort_keys=True))
@@ -372,7 +403,7 @@ def _cmd_generate(args):
     vocabulary = _read_run_vocabulary(run_dir, args.path)
     from keras_zoo.models import transformer
 
-    config = runs.read_json(os.path.join(run_dir, runs.CONFIG))
+    config = runs.read_config(run_dir, way_out="restore it from the run's command")
     recipe = data.RECIPES.get(config.get("dataset"))
     char_level = recipe.split == "character" if recipe else all(len(t) == 1 for t in vocabulary[2:])
     ids = encode(args.prompt, vocabulary, char_level)

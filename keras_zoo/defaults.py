@@ -8,6 +8,8 @@ passed as an object. CPU figures come from `python scripts/benchmark.py`
 ratios measured side by side in one run, see notes/issue4.md.
 """
 
+import functools
+
 from keras_zoo.errors import InvalidArgumentError
 
 DEVICES = ("tpu", "gpu", "cpu")
@@ -26,6 +28,49 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # 0.8x in DESIGN.md's platform facts). "dense" and "gan" are not measured.
 _CPU_BF16_FAMILIES = ("cnn",)
 
+# CPU kind (see `cpu_kind`) -> the families trained in mixed_bfloat16 there.
+CPU_BF16_FAMILIES = {
+    # Intel Sapphire Rapids and later: AMX tiles run bf16 matmuls natively.
+    # Measured above: bf16/fp32 1.45x simple_cnn, 1.82x resnet20.
+    "amx": _CPU_BF16_FAMILIES,
+    # AVX512-BF16 without AMX (this development machine, AMD EPYC, 2 cores):
+    # bf16 matmul peak about 0.40 TFLOP/s (`scripts/benchmark.py`), and
+    # mixed_bfloat16 trained simple_cnn 1.19x faster than float32 (DESIGN.md,
+    # platform facts, 2026-11); still a gain, so CNNs keep bfloat16.
+    "avx512_bf16": _CPU_BF16_FAMILIES,
+    # No bf16 instructions: oneDNN converts bf16 to float32 around every op,
+    # so bf16 can only add work; not measured (no such CPU here), float32.
+    "none": (),
+}
+
+
+def cpu_kind(cpuinfo="/proc/cpuinfo"):
+    """What bfloat16 support the CPU has: `"amx"`, `"avx512_bf16"` or `"none"`.
+
+    Read from the `flags` line of `/proc/cpuinfo` (Linux); `"none"` where
+    there is no such file (macOS, Windows) or no bf16 flag.
+    """
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    flags = set(line.partition(":")[2].split())
+                    break
+            else:
+                flags = set()
+    except OSError:
+        flags = set()
+    if {"amx_bf16", "amx_tile"} & flags:
+        return "amx"
+    if "avx512_bf16" in flags:
+        return "avx512_bf16"
+    return "none"
+
+
+@functools.lru_cache(maxsize=None)
+def _this_cpu():
+    return cpu_kind()  # read once per process
+
 
 def _check_device(device):
     if device not in DEVICES:
@@ -34,7 +79,7 @@ def _check_device(device):
         )
 
 
-def resolve_precision(precision, family=None, device="cpu"):
+def resolve_precision(precision, family=None, device="cpu", cpu=None):
     """Returns the Keras dtype policy name to train with.
 
     Args:
@@ -42,18 +87,23 @@ def resolve_precision(precision, family=None, device="cpu"):
             `"mixed_float16"`; anything but `"auto"` is returned as is.
         family: the model family, or None (an unregistered model).
         device: `"tpu"`, `"gpu"` or `"cpu"`.
+        cpu: the CPU's bf16 support, a key of `CPU_BF16_FAMILIES`; None
+            reads this machine's (`cpu_kind`, once per process).
 
     Returns:
         A dtype policy name for `keras.config.set_dtype_policy`. `"auto"`
         gives `"mixed_bfloat16"` on TPU (its native matmul type),
         `"mixed_float16"` on GPU (tensor cores; Keras's loss scaling keeps
-        it stable), and on CPU `"mixed_bfloat16"` for CNNs, `"float32"` for
-        everything else (see `_CPU_BF16_FAMILIES`).
+        it stable), and on CPU `"mixed_bfloat16"` for the families that
+        measured faster on that kind of CPU (CNNs with AMX or AVX512-BF16),
+        `"float32"` for everything else (see `CPU_BF16_FAMILIES`).
 
     Example:
 
-    >>> resolve_precision("auto", "cnn", "cpu")
+    >>> resolve_precision("auto", "cnn", "cpu", cpu="avx512_bf16")
     'mixed_bfloat16'
+    >>> resolve_precision("auto", "cnn", "cpu", cpu="none")
+    'float32'
     """
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise InvalidArgumentError(
@@ -67,7 +117,12 @@ def resolve_precision(precision, family=None, device="cpu"):
         return "mixed_bfloat16"
     if device == "gpu":
         return "mixed_float16"
-    return "mixed_bfloat16" if family in _CPU_BF16_FAMILIES else "float32"
+    if cpu is None:
+        cpu = _this_cpu()
+    if cpu not in CPU_BF16_FAMILIES:
+        raise InvalidArgumentError(
+            f"`cpu` must be one of {', '.join(CPU_BF16_FAMILIES)}. Received: cpu={cpu!r}")
+    return "mixed_bfloat16" if family in CPU_BF16_FAMILIES[cpu] else "float32"
 
 
 # Batches run per `tf.function` call. On this CPU 16 vs 1 measured (same

@@ -63,3 +63,11 @@ def check_positive_int(value, name, allow_none=False):
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
         )
     return value
+
+
+class RunFolderInUseError(ZooError, RuntimeError):
+    """Another process is training into the same run folder."""
+
+
+class DamagedRunFileError(InvalidArgumentError):
+    """A file of a run folder is damaged (empty, truncated, garbage or foreign)."""

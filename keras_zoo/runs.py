@@ -14,12 +14,18 @@ run/
   samples/             GAN sample grids
 ```
 
-Every file is written to a temporary name in its folder first and moved in
-place with `os.replace` (`atomic_write`), so a crash never leaves half a file
-behind.
+Every file is written to a temporary name in its folder first, synced to
+disk, moved in place with `os.replace`, and the folder synced too
+(`atomic_write`), so neither a crash nor a power cut leaves half a file
+behind. One process at a time trains into a folder (`lock_run_dir`, a
+`.lock` file holding the writer's pid); readers take no lock. Every file is
+checked when read back (`read_config`, `read_state`, ...); a damaged one
+gets a `DamagedRunFileError` naming it and the way out, never a traceback.
 """
 
 import csv
+import errno
+import functools
 import io
 import json
 import os
@@ -27,9 +33,18 @@ import random
 import shutil
 import tempfile
 
-
 from keras_zoo.data import text as data_text
-from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.errors import (
+    DamagedRunFileError,
+    InvalidArgumentError,
+    RunFolderInUseError,
+    ZooError,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one writer is then the user's care
+    fcntl = None
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -51,7 +66,21 @@ _RESUME_KEYS = ("model", "model_args", "dataset", "batch_size", "recipe", "seed"
                 "steps_per_epoch", "optimizer", "loss", "metrics")
 _FINISHED_KEYS = _RESUME_KEYS + ("epochs",)
 STATE = "state.json"
+# The state committed before the current one, kept beside it (with its
+# weights) so that a damaged `state.json` falls back one epoch.
+PREVIOUS_STATE = "state-previous.json"
+LOCK = ".lock"
 TMP_PREFIX = ".tmp-"
+# fsync each file and its folder at every commit (see `atomic_write`); only
+# `scripts/fsync_cost.py` turns it off, to measure what it costs.
+DURABLE = True
+# errno values of a write the user can fix (space, quota, a path too long, a
+# read-only disk): `atomic_write` turns them into `DiskWriteError`.
+_USER_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.EROFS)
+
+
+class DiskWriteError(ZooError, OSError):
+    """A run file could not be written: disk full, quota, path too long, read-only."""
 
 
 def atomic_write_text(path, text):
@@ -60,8 +89,6 @@ def atomic_write_text(path, text):
     def write(tmp):
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
 
     atomic_write(path, write)
 
@@ -95,14 +122,22 @@ def write_history_csv(path, rows):
 
 
 def read_history_csv(path):
-    """Returns {epoch: {metric: float}} from a history CSV (empty if missing)."""
+    """Returns {epoch: {metric: float}} from a history CSV (empty if missing).
+
+    Raises:
+        DamagedRunFileError: the file is not a history the zoo wrote.
+    """
     if not os.path.exists(path):
         return {}
     rows = {}
-    with open(path, encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            epoch = int(row.pop("epoch"))
-            rows[epoch] = {k: float(v) for k, v in row.items() if v != ""}
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                epoch = int(row.pop("epoch"))
+                rows[epoch] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, csv.Error) as e:
+        raise _damaged(path, f"not a history table ({type(e).__name__}: {e})",
+                       "pass overwrite=True (CLI: --overwrite) to train the run again") from None
     return rows
 
 
@@ -123,16 +158,62 @@ def atomic_write(path, write):
 
     The temporary file sits in `path`'s folder (created if missing), so the
     rename is atomic; on any error it is removed and `path` is untouched.
+    The file is fsynced before the rename and the folder after it, so after
+    a power cut `path` holds the old or the new content, never an empty
+    file (a rename is only durable once its folder is synced).
+
+    Raises:
+        DiskWriteError: the disk is full (or over quota, read-only) or the
+            path is too long; the message names the path.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(path))
     tmp = _tmp_path(path)
     try:
+        os.makedirs(folder, exist_ok=True)
         write(tmp)
+        if DURABLE:
+            _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
+        if DURABLE:
+            _fsync(folder)
+    except BaseException as e:
         if os.path.exists(tmp):
-            os.remove(tmp)
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        problem = _user_errno(e)
+        if problem is not None:
+            error = DiskWriteError(
+                f"Could not write {path}: {os.strerror(problem)}. What was saved before is "
+                f"intact; free space (or choose a shorter or writable path) and run the same "
+                f"command again to resume. Received: path={path!r}")
+            error.errno = problem
+            raise error from None
         raise
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _user_errno(error):
+    """The errno of a disk-full/path-too-long error, also when a library wrapped it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _USER_ERRNOS:
+            return error.errno
+        text = str(error)
+        for number in _USER_ERRNOS:  # h5py and TensorFlow keep only the text
+            if os.strerror(number) in text or f"errno = {number}," in text:
+                return number
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def save_model(model, path):
@@ -154,23 +235,171 @@ def read_vocabulary(path):
     return data_text.load_vocabulary(path)
 
 
+def _damaged(path, problem, way_out):
+    return DamagedRunFileError(
+        f"The run file {path} is damaged: {problem}. Nothing was changed; {way_out}. "
+        f"Received: path={path!r}")
+
+
+def _read_json_checked(path):
+    """`(data, None)` from a JSON file, or `(None, what is wrong)`."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror})"
+    if not raw.strip():
+        return None, "it is empty" if not raw else "it holds only whitespace"
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except (UnicodeDecodeError, ValueError) as e:
+        return None, f"not valid JSON (truncated or garbage: {e})"
+
+
+def read_config(run_dir, way_out=None):
+    """The `config.json` of a run folder, checked to be a zoo run config.
+
+    Raises:
+        DamagedRunFileError: empty, not JSON, or without `model`/`dataset`.
+    """
+    path = os.path.join(run_dir, CONFIG)
+    config, problem = _read_json_checked(path)
+    if problem is None:
+        if not isinstance(config, dict):
+            problem = f"it holds a {type(config).__name__}, not a run config"
+        else:
+            missing = [k for k in ("model", "dataset") if not isinstance(config.get(k), str)]
+            if missing:
+                problem = f"it has no {' or '.join(repr(k) for k in missing)} (not a run config)"
+    if problem:
+        raise _damaged(path, problem, way_out or (
+            "pass overwrite=True (CLI: --overwrite) to start the run again in this folder, "
+            "or choose another folder"))
+    return config
+
+
+def read_metrics(run_dir):
+    """The `metrics.json` of a finished run: `{name: number}`.
+
+    Raises:
+        DamagedRunFileError: empty, not JSON, or not a dict of numbers.
+    """
+    path = os.path.join(run_dir, METRICS)
+    metrics, problem = _read_json_checked(path)
+    if problem is None and not (isinstance(metrics, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values())):
+        problem = "it is not a table of metric values"
+    if problem:
+        raise _damaged(path, problem, f"`keras-zoo evaluate {run_dir}` recomputes the test "
+                       f"metrics from {MODEL}, or pass overwrite=True (CLI: --overwrite) to "
+                       f"train the run again")
+    return metrics
+
+
+def _state_problem(backup, state):
+    """What is wrong with a parsed resume state (None if it looks good)."""
+    if not isinstance(state, dict):
+        return "it is not a resume state"
+    epochs, weights, history = state.get("epochs"), state.get("weights"), state.get("history")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        return f"its epoch count is {epochs!r}"
+    if not isinstance(weights, str) or os.path.basename(weights) != weights or not weights:
+        return f"its weights entry is {weights!r}"
+    try:
+        if {int(e) for e in history} != set(range(epochs)) or not all(
+                isinstance(v, dict) for v in history.values()):
+            raise ValueError
+    except (TypeError, ValueError, AttributeError):
+        return f"its history does not hold epochs 0-{epochs - 1}"
+    return weights_problem(os.path.join(backup, weights))
+
+
+def weights_problem(path):
+    """What is wrong with a `.weights.h5` file, short of loading it (None if nothing)."""
+    if not os.path.isfile(path):
+        return f"its weights file {os.path.basename(path)} is missing"
+    if os.path.getsize(path) == 0:
+        return f"its weights file {os.path.basename(path)} is empty (0 bytes)"
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except Exception as e:  # noqa: BLE001  h5py raises OSError and others for bad files
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"its weights file {os.path.basename(path)} is not readable ({reason})"
+    return None
+
+
+def resume_states(output_dir):
+    """The good resume states of a run, newest first, and what was wrong with the others.
+
+    Returns:
+        `(states, problems)`: `states` a list of `(path, state)` (at most the
+        current and the previous commit), `problems` a list of
+        `(path, what is wrong)` for state files that exist but are damaged.
+    """
+    backup = os.path.join(output_dir, BACKUP)
+    states, problems = [], []
+    for name in (STATE, PREVIOUS_STATE):
+        path = os.path.join(backup, name)
+        if not os.path.exists(path):
+            continue
+        state, problem = _read_json_checked(path)
+        if problem is None:
+            problem = _state_problem(backup, state)
+        if problem is None:
+            state["history"] = {int(e): logs for e, logs in state["history"].items()}
+            if not any(s["epochs"] == state["epochs"] for _, s in states):
+                states.append((path, state))
+        else:
+            problems.append((path, problem))
+    return states, problems
+
+
+def no_good_state_error(problems):
+    """The `DamagedRunFileError` when every resume state of a run is damaged."""
+    path, problem = problems[0]
+    others = "".join(f"; {p} too: {why}" for p, why in problems[1:])
+    return _damaged(path, problem + others,
+                    "no good resume state is left; pass overwrite=True (CLI: --overwrite) to "
+                    "start the run again, or choose another folder")
+
+
+def fallback_note(path, problems, state):
+    """The one line saying that a damaged state was passed over for an older one."""
+    damaged = "; ".join(f"{p} is damaged ({why})" for p, why in problems)
+    return (f"warning: {damaged}; resuming from the last good state, epoch {state['epochs']} "
+            f"({path}).")
+
+
 def read_state(output_dir):
-    """The committed resume state of a run (see `keras_zoo.callbacks.RunState`), or None.
+    """The newest good resume state of a run (see `keras_zoo.callbacks.RunState`), or None.
 
     Returns:
         `{"epochs": finished epochs, "weights": file in backup/, "history":
         {epoch: logs}}`, or None before the first epoch finished.
+
+    Raises:
+        DamagedRunFileError: state files exist but none is good.
     """
-    path = os.path.join(output_dir, BACKUP, STATE)
-    if not os.path.isfile(path):
-        return None
-    state = read_json(path)
-    state["history"] = {int(e): logs for e, logs in state["history"].items()}
-    return state
+    states, problems = resume_states(output_dir)
+    if states:
+        return states[0][1]
+    if problems:
+        raise no_good_state_error(problems)
+    return None
 
 
 def write_state(output_dir, state):
-    write_json(os.path.join(output_dir, BACKUP, STATE), state)
+    """Commits `state` as `backup/state.json`, keeping the current one if good as the previous."""
+    backup = os.path.join(output_dir, BACKUP)
+    current = os.path.join(backup, STATE)
+    if os.path.isfile(current):
+        old, problem = _read_json_checked(current)
+        if problem is None and _state_problem(backup, old) is None:
+            write_json(os.path.join(backup, PREVIOUS_STATE), old)
+    write_json(current, state)
 
 
 def is_finished(output_dir):
@@ -199,11 +428,16 @@ def check_run_dir(output_dir, config, *, overwrite=False):
     _check_writable(output_dir)
     config_path = os.path.join(output_dir, CONFIG)
     finished = False
-    if not overwrite and os.path.isfile(config_path):
-        previous = read_json(config_path)
+    if not overwrite and os.path.exists(config_path):
+        previous = read_config(output_dir)
         if config.get("seed") is None:
             config = dict(config, seed=previous.get("seed"))
         finished = is_finished(output_dir)
+        if finished:
+            read_metrics(output_dir)
+            read_history_csv(os.path.join(output_dir, HISTORY))
+        else:
+            read_state(output_dir)  # raises when no good resume state is left
         for key in _FINISHED_KEYS if finished else _RESUME_KEYS:
             if _normalize(previous.get(key)) != _normalize(config.get(key)):
                 what = ("a finished run" if finished else "an unfinished run")
@@ -225,7 +459,42 @@ def check_run_dir(output_dir, config, *, overwrite=False):
     return config, finished
 
 
+# The longest path a run writes below its folder: TensorBoard's event files,
+# `logs/validation/events.out.tfevents.<time>.<host>.<pid>.<n>.v2`.
+def _longest_suffix():
+    import socket
+
+    return len(f"/logs/validation/events.out.tfevents.{10**10}.{socket.gethostname()}."
+               f"{10**7}.{10**6}.v2")
+
+
+def _check_path_length(output_dir):
+    """Refuses a folder whose files would have paths longer than the file system takes."""
+    path = os.path.abspath(output_dir)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+        path_max = os.pathconf(existing, "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max, path_max = 255, 4096
+    long_name = max(path.split(os.sep), key=len)
+    problem = None
+    if len(long_name) > name_max:
+        problem = (f"its part {long_name[:40]!r}... has {len(long_name)} characters, over the "
+                   f"file system's {name_max}")
+    elif len(path) + _longest_suffix() >= path_max:
+        problem = (f"it has {len(path)} characters, and the run's files below it would exceed "
+                   f"the file system's {path_max}")
+    if problem:
+        raise InvalidArgumentError(
+            f"The output path is too long: {problem}. Choose a shorter path. "
+            f"Received: output_dir={output_dir[:80]!r}{'...' if len(output_dir) > 80 else ''}")
+
+
 def _check_writable(output_dir):
+    _check_path_length(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise InvalidArgumentError(
             f"The output path is a file, not a folder; give a folder path (it is created "
@@ -262,6 +531,7 @@ def open_run_dir(output_dir, config, *, overwrite=False):
         raise InvalidArgumentError(
             f"Cannot create the output folder ({e.strerror}). Received: output_dir={output_dir!r}"
         ) from None
+    lock_run_dir(output_dir)  # before anything is removed or written
     if overwrite:
         for name in _RUN_FILES:
             path = os.path.join(output_dir, name)
@@ -281,3 +551,62 @@ def open_run_dir(output_dir, config, *, overwrite=False):
 
 def _normalize(value):
     return json.loads(json.dumps(value, default=_jsonable))
+
+
+# One writer per run folder ----------------------------------------------------------
+
+_HELD = {}  # real path of a run folder -> the open lock file descriptor
+
+
+def lock_run_dir(output_dir):
+    """Makes this process the only writer of `output_dir` until `unlock_run_dir`.
+
+    An exclusive `flock` on `output_dir/.lock`, which holds the writer's pid.
+    The kernel drops the lock when the process dies, even by `kill -9`, so a
+    lock is never stale. Taking it again in the same process is a no-op.
+
+    Raises:
+        RunFolderInUseError: another process holds it; the message names the
+            folder and that process's pid.
+    """
+    key = os.path.realpath(output_dir)
+    if fcntl is None or key in _HELD:
+        return
+    fd = os.open(os.path.join(output_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        raise RunFolderInUseError(
+            f"The run folder {output_dir} is in use by another keras-zoo process "
+            f"(pid {holder or 'unknown'}) training into it; wait for it to finish or stop it "
+            f"(a killed process releases the folder at once), or choose another folder. "
+            f"Received: output_dir={output_dir!r}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+    _HELD[key] = fd
+
+
+def unlock_run_dir(output_dir):
+    """Releases the lock of `lock_run_dir` (the `.lock` file stays, harmless)."""
+    fd = _HELD.pop(os.path.realpath(output_dir), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def releases_run_locks(function):
+    """Decorator: the run folders locked during a call are released when it ends."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        before = set(_HELD)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            for key in set(_HELD) - before:
+                unlock_run_dir(key)
+
+    return wrapper

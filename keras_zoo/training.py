@@ -19,10 +19,10 @@ import warnings
 
 import keras
 
-from keras_zoo import data, distribute, registry, runs
+from keras_zoo import checks, data, distribute, registry, runs
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.archive import check_keras_archive
-from keras_zoo.errors import InvalidArgumentError, check_positive_int, unknown_name
+from keras_zoo.errors import InvalidArgumentError, ZooError, check_positive_int, unknown_name
 
 # Dataset kind -> the task a model reading it performs (for models passed as objects).
 _KIND_TASKS = {
@@ -204,6 +204,7 @@ def model_args_for(info, spec, model_args=None):
     auto = {k: v for k, v in spec.model_args().items() if k in info.defaults}
     args = {**auto, **(model_args or {})}
     registry.check_overrides(info.name, args)
+    checks.check_model_args(info, spec, args, model_args or {})
     return args
 
 
@@ -315,6 +316,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "
             f"devices of strategy {strategy!r}. Received: batch_size={resolved.batch_size}"
         )
+    checks.check_batch_fits(spec, resolved.batch_size)
     return FitPlan(
         name=name, model=model, task=task, family=family, model_args=args,
         dataset=dataset_name, spec=spec, recipe=resolved, strategy=strategy_obj,
@@ -330,6 +332,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
 
 @quiet_native_logs
 @_op_determinism_scoped
+@runs.releases_run_locks
 def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
@@ -408,6 +411,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
                             data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
                             augment=plan.recipe.augment, translate=plan.recipe.translate)
+    if plan.seed is not None:  # preparing a dataset the first time draws random numbers too
+        _set_seed(plan.seed)
     if plan.output_dir is not None:
         runs.open_run_dir(plan.output_dir, config, overwrite=plan.overwrite)
         if prepared.vocabulary is not None and vocabulary is None:
@@ -478,6 +483,8 @@ def _train_and_test(plan, prepared):
         validation = None if plan.gan else _for_evaluation(prepared.validation, plan.strategy)
         run_callbacks, writer, best = _run_callbacks(plan, model, validation is not None)
         train = prepared.train.repeat() if plan.steps_per_epoch else prepared.train
+        if writer is not None:  # with steps_per_epoch a resume sees the uninterrupted order
+            train = writer.fast_forward(train, plan.steps_per_epoch)
         keras_history = fit_model(
             train,
             validation_data=validation,
@@ -535,7 +542,10 @@ def _interrupted(output_dir):
 
     if output_dir is None:
         return TrainingInterrupted("Training interrupted; nothing was saved (no output_dir).")
-    state = runs.read_state(output_dir)
+    try:
+        state = runs.read_state(output_dir)
+    except ZooError:
+        state = None
     done = state["epochs"] if state else 0
     return TrainingInterrupted(
         f"Training interrupted; {done} finished epoch(s) are saved in {output_dir}. "

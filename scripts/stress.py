@@ -13,6 +13,14 @@ is compared with the reference: every epoch once in `history.csv`, a complete
 folder, test accuracy within `--tolerance`. Prints `kills survived: K/N`;
 exit code 0 when every kill was survived and the final run matches.
 
+With `--signals kill,term` each kill is SIGKILL or SIGTERM at random (SIGTERM
+must end the restart with exit code 143); with `--steps-per-epoch N` the
+final run must also equal the reference bitwise (weights and metrics):
+
+```
+python scripts/stress.py --kills 20 --signals kill,term --steps-per-epoch 20
+```
+
 Each restart pays TensorFlow's start-up (5-10 s on a small CPU).
 """
 
@@ -32,10 +40,11 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train_command(output, epochs, seed):
+def train_command(output, epochs, seed, steps_per_epoch=None):
+    steps = ["--steps-per-epoch", str(steps_per_epoch)] if steps_per_epoch else []
     return [sys.executable, "-m", "keras_zoo.cli", "train", "mlp", "--dataset", "digits",
             "--epochs", str(epochs), "--seed", str(seed), "--arg", "hidden_units=(32,)",
-            "--output", output]
+            "--output", output] + steps
 
 
 def start(command):
@@ -124,6 +133,15 @@ def test_accuracy(run):
         return json.load(f)["accuracy"]
 
 
+def same_weights(run, reference):
+    """Whether two finished runs' models hold bitwise the same weights."""
+    sys.path.insert(0, ROOT)
+    import keras_zoo as kz
+
+    a, b = kz.load_model(run), kz.load_model(reference)
+    return all(x.tobytes() == y.tobytes() for x, y in zip(a.get_weights(), b.get_weights()))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
@@ -132,7 +150,17 @@ def main(argv=None):
     parser.add_argument("--tolerance", type=float, default=0.03,
                         help="largest accepted test accuracy difference to the reference")
     parser.add_argument("--workdir", help="default: a new temporary folder")
+    parser.add_argument("--signals", default="kill",
+                        help="comma-separated signals to stop restarts with, drawn at random: "
+                             "kill (SIGKILL) and/or term (SIGTERM, which must exit 143)")
+    parser.add_argument("--steps-per-epoch", type=int,
+                        help="train this many batches per epoch; then the resumed run must end "
+                             "with exactly the reference's weights and metrics")
     args = parser.parse_args(argv)
+    signals = {"kill": signal.SIGKILL, "term": signal.SIGTERM}
+    chosen = [name.strip() for name in args.signals.split(",") if name.strip()]
+    if not chosen or set(chosen) - set(signals):
+        parser.error(f"--signals takes kill and/or term, got {args.signals!r}")
     epochs = args.epochs or 2 * args.kills + 3  # a restart advances at most ~2 epochs
     if epochs < 3:
         parser.error("--epochs must be at least 3")
@@ -141,7 +169,7 @@ def main(argv=None):
     rng = random.Random(args.seed)
 
     began = time.time()
-    proc = start(train_command(reference, epochs, args.seed))
+    proc = start(train_command(reference, epochs, args.seed, args.steps_per_epoch))
     if proc.wait() != 0:
         sys.exit(f"reference run failed: {''.join(proc.stderr_text)}")
     stamps = [t for t, _ in proc.epoch_lines]  # when each epoch began
@@ -156,7 +184,7 @@ def main(argv=None):
     kill = 0
     while kill < args.kills:
         before = len(read_history(run))
-        proc = start(train_command(run, epochs, args.seed))
+        proc = start(train_command(run, epochs, args.seed, args.steps_per_epoch))
         began = time.time()
         if rng.random() < 0.15:  # during start-up: import, data, model building
             deadline, phase = began + rng.uniform(0, startup), "start-up"
@@ -181,10 +209,15 @@ def main(argv=None):
                 break
             print("the run finished before all kills; use more --epochs", flush=True)
             break
-        os.kill(proc.pid, signal.SIGKILL)
+        name = rng.choice(chosen)
+        os.kill(proc.pid, signals[name])
         proc.wait()
         kill += 1
         problems = check_folder(run)
+        if name == "term" and proc.returncode != 143:
+            problems.append(f"SIGTERM gave exit code {proc.returncode}, not 143: "
+                            f"{''.join(proc.stderr_text).strip()[-300:]}")
+        phase += f", SIG{name.upper()}"
         after = len(read_history(run))
         if after < before - 1:
             problems.append(f"history went back from {before} to {after} epochs")
@@ -195,7 +228,7 @@ def main(argv=None):
         print(f"kill {kill}/{args.kills} ({phase}): {after} epochs saved"
               + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""), flush=True)
 
-    proc = start(train_command(run, epochs, args.seed))
+    proc = start(train_command(run, epochs, args.seed, args.steps_per_epoch))
     if proc.wait() != 0:
         failures.append(f"final restart exited {proc.returncode}: "
                         f"{''.join(proc.stderr_text).strip()}")
@@ -215,6 +248,16 @@ def main(argv=None):
             if abs(got - want) > args.tolerance:
                 problems.append(f"accuracy {got:.4f} differs from {want:.4f} by more than "
                                 f"{args.tolerance}")
+            if args.steps_per_epoch:
+                with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+                    metrics = json.load(f)
+                with open(os.path.join(reference, "metrics.json"), encoding="utf-8") as f:
+                    wanted = json.load(f)
+                exact = metrics == wanted and same_weights(run, reference)
+                print(f"exact: {'yes' if exact else 'NO'} (weights and metrics bitwise "
+                      f"equal to the uninterrupted run)", flush=True)
+                if not exact:
+                    problems.append(f"not exact: metrics {metrics} vs {wanted}, or weights differ")
         failures += [f"final run: {p}" for p in problems]
 
     for failure in failures:

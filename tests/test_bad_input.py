@@ -98,6 +98,50 @@ API_CASES = [
      kz.InvalidArgumentError, r"must be a `\.keras` file"),
     ("batch size not divisible by the devices", "replicas", kz.InvalidArgumentError,
      r"must divide by the 8 data-parallel devices.*Received: batch_size=12"),
+    # builder arguments checked against the dataset and this machine's memory
+    ("unknown activation", fit(model_args={"activation": "os.system"}), kz.InvalidArgumentError,
+     r"Unknown activation 'os\.system' .*Received: activation='os\.system'\. Accepted: .*relu"),
+    ("input shape the dataset does not have", fit(model_args={"input_shape": (28, 28, 1)}),
+     kz.IncompatibleError, r"Dataset 'digits' has input_shape=\(8, 8, 1\), but model 'mlp' was "
+     r"given input_shape=\(28, 28, 1\)"),
+    ("fewer classes than the dataset", fit(model_args={"num_classes": 3, **TINY}),
+     kz.IncompatibleError, r"has 10 classes, but model 'mlp' was given num_classes=3"),
+    ("weights too big for memory", fit(model_args={"hidden_units": (10**9,)}),
+     kz.InvalidArgumentError, r"75,000,000,010 parameters: training needs about 1\.2 TB .*more "
+     r"than this machine's .* of memory"),
+    ("one batch too big for memory", fit(batch_size=100000000000), kz.InvalidArgumentError,
+     r"One batch of 100,000,000,000 examples .* about 25\.6 TB .*Received: batch_size="),
+    ("batch larger than the training split", fit(batch_size=5000), kz.InvalidArgumentError,
+     r"Split 'train[^']*' of dataset 'digits' has \d+ examples, fewer than one batch of 5000"),
+    ("empty split", lambda f: kz.load_dataset("digits", "test[:0]", batch_size=8),
+     kz.InvalidArgumentError, r"Split 'test\[:0\]' of dataset 'digits' has no examples"),
+    ("output path too long", lambda f: fit(output_dir=os.path.join(f["dir"], "a" * 300))(f),
+     kz.InvalidArgumentError, r"The output path is too long: .* 300 characters"),
+    # run-folder files validated when read
+    ("resume: config.json empty", lambda f: fit(output_dir=f["config_empty"])(f),
+     kz.DamagedRunFileError, r"config\.json is damaged: it is empty\. .*--overwrite"),
+    ("resume: config.json garbage", lambda f: fit(output_dir=f["config_garbage"])(f),
+     kz.DamagedRunFileError, r"config\.json is damaged: not valid JSON"),
+    ("resume: config.json without dataset", lambda f: fit(output_dir=f["config_no_dataset"])(f),
+     kz.DamagedRunFileError, r"config\.json is damaged: it has no 'dataset'"),
+    ("resume: metrics.json garbage", lambda f: fit(output_dir=f["metrics_garbage"])(f),
+     kz.DamagedRunFileError, r"metrics\.json is damaged: not valid JSON.*keras-zoo evaluate"),
+    ("resume: metrics.json empty", lambda f: fit(output_dir=f["metrics_empty"])(f),
+     kz.DamagedRunFileError, r"metrics\.json is damaged: it is empty"),
+    ("resume: state.json garbage", lambda f: fit(output_dir=f["state_garbage"])(f),
+     kz.DamagedRunFileError, r"state\.json is damaged: not valid JSON.*--overwrite"),
+    ("resume: state.json truncated", lambda f: fit(output_dir=f["state_truncated"])(f),
+     kz.DamagedRunFileError, r"state\.json is damaged: not valid JSON"),
+    ("resume: state.json empty", lambda f: fit(output_dir=f["state_empty"])(f),
+     kz.DamagedRunFileError, r"state\.json is damaged: it is empty"),
+    ("resume: weights missing", lambda f: fit(output_dir=f["weights_missing"])(f),
+     kz.DamagedRunFileError, r"its weights file epoch-1\.weights\.h5 is missing"),
+    ("resume: weights zero bytes", lambda f: fit(output_dir=f["weights_empty"])(f),
+     kz.DamagedRunFileError, r"epoch-1\.weights\.h5 is empty \(0 bytes\)"),
+    ("resume: weights truncated", lambda f: fit(output_dir=f["weights_truncated"])(f),
+     kz.DamagedRunFileError, r"epoch-1\.weights\.h5 is not readable"),
+    ("another process trains into the folder", lambda f: fit(output_dir=f["locked"])(f),
+     kz.RunFolderInUseError, r"is in use by another keras-zoo process \(pid \d+\)"),
 ]
 
 # (id, argv, message regex); {out}, {file}, ... are replaced by the prepared paths.
@@ -155,6 +199,40 @@ CLI_CASES = [
     ("generate: non-UTF-8 prompt", ["generate", "{run}", "--prompt", "caf\udce9"],
      r"not valid UTF-8.*Received: prompt='caf\\udce9'"),
     ("generate: zero images", ["generate", "{run}", "--num", "0"], r"Received: --num=0"),
+    ("train: unknown activation", ["train", "mlp", "--arg", "activation=os.system",
+                                   "--output", "{out}"], r"Unknown activation 'os\.system'"),
+    ("train: input shape the dataset lacks", ["train", "mlp", "--arg", "input_shape=(28,28,1)",
+                                              "--output", "{out}"], r"has input_shape=\(8, 8, 1\)"),
+    ("train: fewer classes", ["train", "mlp", "--arg", "num_classes=3", "--output", "{out}"],
+     r"has 10 classes, but model 'mlp' was given num_classes=3"),
+    ("train: width as an expression", ["train", "mlp", "--arg", "hidden_units=(10**9,)",
+                                       "--output", "{out}"], r"must be a tuple"),
+    ("train: width too big", ["train", "mlp", "--arg", "hidden_units=(1000000000,)",
+                              "--output", "{out}"], r"parameters: training needs about 1\.2 TB"),
+    ("train: batch too big", ["train", "mlp", "--batch-size", "100000000000", "--output", "{out}"],
+     r"One batch of 100,000,000,000 examples"),
+    ("train: batch above the split", ["train", "mlp", "--batch-size", "5000", "--epochs", "1",
+                                      "--output", "{out}"], r"fewer than one batch of 5000"),
+    ("train: output path too long", ["train", "mlp", "--output", "{dir}/" + "a" * 300],
+     r"The output path is too long"),
+    ("train: damaged config.json", ["train", "mlp", "--output", "{config_garbage}"],
+     r"config\.json is damaged: not valid JSON.*--overwrite"),
+    ("train: config.json without dataset", ["train", "mlp", "--output", "{config_no_dataset}"],
+     r"config\.json is damaged: it has no 'dataset'"),
+    ("train: damaged metrics.json", ["train", "mlp", "--output", "{metrics_garbage}"],
+     r"metrics\.json is damaged"),
+    ("train: damaged state.json", ["train", "mlp", "--output", "{state_truncated}"],
+     r"state\.json is damaged"),
+    ("train: weights zero bytes", ["train", "mlp", "--output", "{weights_empty}"],
+     r"epoch-1\.weights\.h5 is empty"),
+    ("train: weights truncated", ["train", "mlp", "--output", "{weights_truncated}"],
+     r"epoch-1\.weights\.h5 is not readable"),
+    ("train: folder in use", ["train", "mlp", "--output", "{locked}"],
+     r"is in use by another keras-zoo process \(pid \d+\)"),
+    ("evaluate: empty config.json", ["evaluate", "{config_empty}"],
+     r"config\.json is damaged: it is empty.*--dataset"),
+    ("evaluate: config.json without dataset", ["evaluate", "{config_no_dataset}"],
+     r"config\.json is damaged: it has no 'dataset'"),
     ("info: unknown model", ["info", "vitt"], r"Unknown model 'vitt'\. Did you mean: vit"),
     ("list: unknown family", ["list", "--family", "cnns"], r"Unknown family 'cnns'"),
 ]
@@ -194,7 +272,50 @@ def files(tmp_path_factory):
     f["no_model"] = str(no_model)
     f["other_json"] = str(root / "package.json")
     (root / "package.json").write_text(json.dumps({"name": "left-pad", "version": "1.3.0"}))
+    # Run folders with one damaged file each (a resume of mlp on digits).
+    config = {"model": "mlp", "dataset": "digits", "model_args": TINY, "epochs": 1}
+    weights = root / "good.weights.h5"
+    model.save_weights(str(weights))
+    state = json.dumps({"epochs": 1, "weights": "epoch-1.weights.h5", "history": {"0": {}}})
+    damaged = {
+        "config_empty": {"config.json": b""},
+        "config_garbage": {"config.json": b"\x00\x01 not json"},
+        "config_no_dataset": {"config.json": b'{"model": "mlp"}'},
+        "metrics_garbage": {"metrics.json": b'{"accuracy": 0.9'},
+        "metrics_empty": {"metrics.json": b""},
+        "state_garbage": {"backup/state.json": b"garbage"},
+        "state_truncated": {"backup/state.json": state[:20].encode()},
+        "state_empty": {"backup/state.json": b""},
+        "weights_missing": {"backup/state.json": state.encode()},
+        "weights_empty": {"backup/state.json": state.encode(), "backup/epoch-1.weights.h5": b""},
+        "weights_truncated": {"backup/state.json": state.encode(),
+                              "backup/epoch-1.weights.h5": weights.read_bytes()[:3000]},
+    }
+    for name, contents in damaged.items():
+        folder = root / name
+        (folder / "backup").mkdir(parents=True)
+        (folder / "model.keras").write_bytes(data)
+        contents = {"config.json": json.dumps(config).encode(), **contents}
+        for file, content in contents.items():
+            (folder / file).write_bytes(content)
+        f[name] = str(folder)
+    f["locked"] = str(root / "locked")
     return f
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lock_holder(files):
+    """Another process holding the run folder `files["locked"]` (one writer at a time)."""
+    os.makedirs(files["locked"])
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from keras_zoo import runs; "
+         "runs.lock_run_dir(sys.argv[1]); print(flush=True); time.sleep(600)", files["locked"]],
+        stdout=subprocess.PIPE, env=env)
+    holder.stdout.readline()
+    yield holder
+    holder.kill()
+    holder.wait()
 
 
 def snapshot(folder):
@@ -241,7 +362,7 @@ def test_cli_bad_input(files, capsys, argv, match):
 
 
 def test_catalogue_is_large_and_covers_the_api_and_the_cli():
-    assert len(API_CASES) + len(CLI_CASES) >= 30
+    assert len(API_CASES) + len(CLI_CASES) >= 90
     assert len({c[0] for c in API_CASES + CLI_CASES}) == len(API_CASES) + len(CLI_CASES)
 
 
@@ -278,3 +399,20 @@ def test_lambda_layers_are_the_only_unsafe_case_and_keras_agrees():
     config = keras.saving.serialize_keras_object(model)
     with pytest.raises(ValueError, match="safe_mode"):
         keras.saving.deserialize_keras_object(config, safe_mode=True)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_data_too_small_for_one_window_is_one_line_on_both_backends(tmp_path, backend):
+    # Under JAX this was a bare StopIteration (exit 1); on TensorFlow a warning and no step.
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               KERAS_BACKEND=backend)
+    proc = subprocess.run(
+        [sys.executable, "-m", "keras_zoo.cli", "train", "gpt_mini", "--dataset", "tiny_corpus",
+         "--batch-size", "100000", "--steps-per-epoch", "1", "--epochs", "1",
+         "--output", str(tmp_path / "run")], capture_output=True, env=env, timeout=600)
+    stderr = [line for line in proc.stderr.decode("utf-8", "replace").splitlines()
+              if not NATIVE_LOG.match(line)]
+    assert proc.returncode == 2 and len(stderr) == 1, stderr
+    assert re.match(r"error: Split 'train[^']*' of dataset 'tiny_corpus' has \d+ windows of 129 "
+                    r"tokens, fewer than one batch of 100000", stderr[0]), stderr
+    assert not os.path.exists(tmp_path / "run")

@@ -59,8 +59,27 @@ def test_offline_data_serves_tfds_splits():
      ("gpu", "rnn", "mixed_float16"), ("tpu", "rnn", "mixed_bfloat16")],
 )
 def test_resolve_precision_auto_per_device_and_family(device, family, expected):
-    assert defaults.resolve_precision("auto", family, device) == expected
-    assert defaults.resolve_precision("float32", family, device) == "float32"
+    cpu = "avx512_bf16"  # this machine's kind, so the test does not depend on the CPU
+    assert defaults.resolve_precision("auto", family, device, cpu=cpu) == expected
+    assert defaults.resolve_precision("float32", family, device, cpu=cpu) == "float32"
+
+
+@pytest.mark.parametrize("flags, kind, cnn", [
+    ("fpu sse2 avx2 avx512f amx_bf16 amx_tile amx_int8", "amx", "mixed_bfloat16"),
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", "avx512_bf16", "mixed_bfloat16"),
+    ("fpu sse2 avx2 fma", "none", "float32"),
+    (None, "none", "float32"),  # no flags line (e.g. not Linux)
+])
+def test_auto_precision_on_cpu_follows_the_cpu_flags(tmp_path, monkeypatch, flags, kind, cnn):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\n"
+                       + (f"flags\t\t: {flags}\n" if flags else "") + "\n")
+    assert defaults.cpu_kind(str(cpuinfo)) == kind
+    monkeypatch.setattr(defaults, "_this_cpu", lambda: defaults.cpu_kind(str(cpuinfo)))
+    assert defaults.resolve_precision("auto", "cnn", "cpu") == cnn
+    assert defaults.resolve_precision("auto", "rnn", "cpu") == "float32"
+    assert defaults.resolve_precision("mixed_bfloat16", "rnn", "cpu") == "mixed_bfloat16"
+
 
 
 def test_defaults_reject_bad_values():

@@ -274,7 +274,14 @@ def _read(recipe, builder, split):
             target = tf.cast(target, tf.int32)
         return example[recipe.x_key], target
 
-    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    try:
+        dataset = builder.as_dataset(split=split, shuffle_files=False)
+    except ValueError as e:
+        if "corresponds to no data" not in str(e):  # tfds's words for an empty slice
+            raise
+        raise errors.InvalidArgumentError(
+            f"Split {split!r} of dataset {recipe.name!r} has no examples; give a split with "
+            f"data. Received: split={split!r}") from None
     return dataset.map(select, num_parallel_calls=AUTOTUNE)
 
 
@@ -393,6 +400,25 @@ def _filled_cache(dataset):
     return dataset.apply(tf.data.experimental.assert_cardinality(count))
 
 
+def _check_enough(recipe, split, count, batch_size, drop_remainder):
+    """Refuses a split with no example, or a training split without one full batch.
+
+    Without this, Keras on TensorFlow warns and trains no step, and on JAX
+    raises a bare `StopIteration` (`steps_per_epoch` repeats an empty dataset).
+    """
+    what = (f"windows of {recipe.sequence_length + 1} tokens" if recipe.kind == "lm"
+            else "examples")
+    if count == 0:
+        raise errors.InvalidArgumentError(
+            f"Split {split!r} of dataset {recipe.name!r} has no {what}; give a split with "
+            f"data. Received: split={split!r}")
+    if drop_remainder and 0 < count < batch_size:
+        raise errors.InvalidArgumentError(
+            f"Split {split!r} of dataset {recipe.name!r} has {count} {what}, fewer than one "
+            f"batch of {batch_size}, so training would run no step. Use a batch_size of at "
+            f"most {count}, or more data. Received: batch_size={batch_size}, split={split!r}")
+
+
 def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
               drop_remainder, repeat, images_only, vocabulary, augment=(), translate=4):
     dataset = _read(recipe, builder, split)
@@ -400,6 +426,7 @@ def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
         dataset = _lm_windows(recipe, dataset, vocabulary,
                               recipe.train_window_stride if shuffle else None)
     dataset = _filled_cache(dataset)
+    _check_enough(recipe, split, int(dataset.cardinality()), batch_size, drop_remainder)
     if shuffle:
         dataset = dataset.shuffle(recipe.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if shuffle and augment:

@@ -1,0 +1,362 @@
+"""The run folder: one writer at a time, damaged files recovered or explained, durable writes.
+
+Each damaged file is met as a user would meet it: `keras-zoo train` (or
+`evaluate`) run again on the folder, in-process through `cli.main`. A damaged
+resume state falls back to the previous good one with one warning line; when
+nothing good is left, exit 2 with one line naming the file and `--overwrite`,
+and the folder is left exactly as it was.
+"""
+
+import errno
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import keras_zoo as kz
+from keras_zoo import cli, runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = ["train", "mlp", "--dataset", "digits", "--epochs", "3", "--steps-per-epoch", "6",
+         "--seed", "1", "--arg", "hidden_units=(8,)"]
+FINISHED = [arg if arg != "3" else "1" for arg in TRAIN]  # the `finished` run's command
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs."""
+
+
+class DieAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.at = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise Killed()
+
+
+def fit_mlp(out, **kwargs):
+    args = dict(epochs=3, seed=1, steps_per_epoch=6, output_dir=str(out),
+                model_args={"hidden_units": (8,)}, verbose=0)
+    return kz.fit("mlp", "digits", **{**args, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """An interrupted run (2 of 3 epochs committed), a finished run, foreign weights."""
+    root = tmp_path_factory.mktemp("made")
+    with pytest.raises(Killed):
+        fit_mlp(root / "interrupted", callbacks=[DieAtEpoch(2)])
+    fit_mlp(root / "finished", epochs=1)
+    other = kz.create_model("mlp", input_shape=(8, 8, 1), num_classes=10, hidden_units=(16,))
+    other.save_weights(str(root / "other.weights.h5"))
+    return root
+
+
+def copy_of(made, tmp_path, name="interrupted"):
+    out = tmp_path / name
+    shutil.copytree(made / name, out)
+    return out
+
+
+def snapshot(folder):
+    found = {}
+    for where, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(where, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def history_epochs(out):
+    return sorted(runs.read_history_csv(os.path.join(out, runs.HISTORY)))
+
+
+def test_an_epoch_commit_keeps_the_previous_state_beside_it(made):
+    backup = made / "interrupted" / "backup"
+    assert sorted(os.listdir(backup)) == ["epoch-1.weights.h5", "epoch-2.weights.h5",
+                                          "state-previous.json", "state.json"]
+    assert runs.read_json(str(backup / "state.json"))["epochs"] == 2
+    assert runs.read_json(str(backup / "state-previous.json"))["epochs"] == 1
+
+
+def _garbage(path):
+    path.write_bytes(b"\x00\xffnot json at all")
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+def _truncated(path):
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _missing(path):
+    path.unlink()
+
+
+def _foreign(made):
+    return lambda path: shutil.copyfile(made / "other.weights.h5", path)
+
+
+@pytest.mark.parametrize("target, damage", [
+    ("state.json", _garbage),
+    ("state.json", _truncated),
+    ("state.json", _empty),
+    ("epoch-2.weights.h5", _missing),
+    ("epoch-2.weights.h5", _empty),
+    ("epoch-2.weights.h5", _truncated),
+    ("epoch-2.weights.h5", "foreign"),
+])
+def test_a_damaged_resume_state_falls_back_to_the_previous_one(
+        made, tmp_path, capsys, target, damage):
+    out = copy_of(made, tmp_path)
+    damage = _foreign(made) if damage == "foreign" else damage
+    damage(out / "backup" / target)
+    assert cli.main(TRAIN + ["--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, err
+    assert target in warnings[0] and "is damaged" in warnings[0]
+    assert "resuming from the last good state, epoch 1" in warnings[0]
+    assert history_epochs(out) == [0, 1, 2]
+    assert runs.read_metrics(str(out)).keys() == {"accuracy", "loss"}
+    assert not os.path.exists(out / "backup")
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("targets, damage", [
+    (("state.json", "state-previous.json"), _garbage),
+    (("epoch-2.weights.h5", "epoch-1.weights.h5"), _empty),
+])
+def test_no_good_resume_state_left_is_one_clear_error(made, tmp_path, capsys, targets, damage):
+    out = copy_of(made, tmp_path)
+    for target in targets:
+        damage(out / "backup" / target)
+    before = snapshot(out)
+    assert cli.main(TRAIN + ["--output", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "state.json is damaged" in err and "--overwrite" in err, err
+    assert snapshot(out) == before  # nothing readable deleted, nothing written
+
+
+def test_weights_of_another_model_in_both_states_is_one_clear_error(made, tmp_path, capsys):
+    out = copy_of(made, tmp_path)
+    for target in ("epoch-2.weights.h5", "epoch-1.weights.h5"):
+        _foreign(made)(out / "backup" / target)
+    assert cli.main(TRAIN + ["--output", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "do not load into this model" in err and "--overwrite" in err, err
+    assert sorted(os.listdir(out / "backup")) == ["epoch-1.weights.h5", "epoch-2.weights.h5",
+                                                  "state-previous.json", "state.json"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"", "it is empty"),
+    (b'{"model": "mlp", "datas', "not valid JSON"),
+    (b'{"model": "mlp"}', "it has no 'dataset'"),
+    (b"[1, 2]", "not a run config"),
+])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_damaged_config_is_one_clear_error(made, tmp_path, capsys, content, problem,
+                                             command):
+    out = copy_of(made, tmp_path, "finished")
+    (out / "config.json").write_bytes(content)
+    before = snapshot(out)
+    argv = FINISHED if command == "train" else ["evaluate"]
+    assert cli.main(argv + (["--output", str(out)] if command == "train" else [str(out)])) == 2
+    err = one_error_line(capsys)
+    assert "config.json is damaged" in err and problem in err, err
+    assert ("--overwrite" if command == "train" else "--dataset") in err
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("content", [b"", b"{\"accuracy\": 0.", b"garbage", b'{"accuracy": "high"}'])
+def test_a_damaged_metrics_file_is_one_clear_error(made, tmp_path, capsys, content):
+    out = copy_of(made, tmp_path, "finished")
+    (out / "metrics.json").write_bytes(content)
+    before = snapshot(out)
+    assert cli.main(FINISHED + ["--output", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "metrics.json is damaged" in err and "keras-zoo evaluate" in err, err
+    assert snapshot(out) == before
+
+
+# one writer ---------------------------------------------------------------------------
+
+HOLD = ("import sys, time; from keras_zoo import runs; runs.lock_run_dir(sys.argv[1]); "
+        "print('locked', flush=True); time.sleep(300)")
+
+
+def hold_lock(folder):
+    os.makedirs(folder, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_writer_gets_exit_2_naming_the_folder_and_the_holder(made, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = hold_lock(out)
+    try:
+        assert open(out / runs.LOCK).read().strip() == str(holder.pid)
+        for extra in ([], ["--overwrite"]):
+            assert cli.main(TRAIN + ["--output", str(out)] + extra) == 2
+            err = one_error_line(capsys)
+            assert f"The run folder {out} is in use" in err and f"pid {holder.pid}" in err, err
+        assert sorted(os.listdir(out)) == [runs.LOCK]
+        # Readers take no lock: evaluate a finished run while a writer holds it.
+        finished = copy_of(made, tmp_path, "finished")
+        reader_blocker = hold_lock(finished)
+        try:
+            assert cli.main(["evaluate", str(finished)]) == 0
+        finally:
+            reader_blocker.kill()
+            reader_blocker.wait()
+    finally:
+        holder.kill()  # kill -9: the kernel releases the lock, nothing is stale
+        holder.wait()
+    runs.lock_run_dir(str(out))
+    assert open(out / runs.LOCK).read().strip() == str(os.getpid())
+    runs.unlock_run_dir(str(out))
+
+
+def test_fit_releases_its_lock_when_it_ends_or_fails(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        fit_mlp(out, callbacks=[DieAtEpoch(1)])
+    assert runs._HELD == {}
+    holder = hold_lock(out)  # another process can take the folder over at once
+    holder.kill()
+    holder.wait()
+
+
+# durable writes and full disks --------------------------------------------------------
+
+
+def test_every_commit_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "sub" / "state.json"
+    runs.write_json(str(path), {"epochs": 1})
+    assert len(synced) == 2
+    assert os.path.basename(synced[0]).startswith(runs.TMP_PREFIX)  # the data, before the rename
+    assert synced[1] == str(tmp_path / "sub")  # the rename
+
+
+def test_a_full_disk_is_exit_2_naming_the_path_and_the_run_resumes(tmp_path, capsys,
+                                                                     monkeypatch):
+    out = tmp_path / "run"
+    real = runs.save_weights
+
+    def disk_full_at_epoch_2(model, path):
+        if path.endswith("epoch-2.weights.h5"):
+            def write(tmp):
+                with open(tmp, "wb") as f:
+                    f.write(b"\x89HDF half a file")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
+            return runs.atomic_write(path, write)
+        return real(model, path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "save_weights", disk_full_at_epoch_2)
+        assert cli.main(TRAIN + ["--output", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert f"Could not write {out / 'backup' / 'epoch-2.weights.h5'}: No space left" in err, err
+    assert not [n for n in os.listdir(out / "backup") if n.startswith(runs.TMP_PREFIX)]
+    assert runs.read_state(str(out))["epochs"] == 1  # what was saved stays loadable
+    assert kz.load_model(str(out / "checkpoints" / "best.keras"))
+    assert cli.main(TRAIN + ["--output", str(out)]) == 0
+    assert history_epochs(out) == [0, 1, 2]
+
+
+def test_a_library_error_carrying_enospc_is_exit_2(capsys, monkeypatch):
+    def full(*args, **kwargs):
+        raise RuntimeError("Failed to flush 3 events to /x/logs/train/events.out: "
+                           + os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(kz, "fit", full)
+    assert cli.main(TRAIN + ["--output", "x"]) == 2
+    assert "No space left on device" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("path", [lambda t: t / ("a" * 300),
+                                  lambda t: t.joinpath(*["b" * 200] * 21)])
+def test_a_path_too_long_is_refused_before_anything_is_written(tmp_path, capsys, path):
+    out = path(tmp_path)
+    assert cli.main(TRAIN + ["--output", str(out)]) == 2
+    assert "The output path is too long" in one_error_line(capsys)
+    assert os.listdir(tmp_path) == []
+
+
+# exact resume and SIGTERM -------------------------------------------------------------
+
+
+def final_weights(result):
+    return [w.copy() for w in result.model.get_weights()]
+
+
+def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path):
+    # steps_per_epoch: the finished batches are skipped, dropout's RNG state restored.
+    reference = fit_mlp(tmp_path / "reference", epochs=4)
+    with pytest.raises(Killed):
+        fit_mlp(tmp_path / "resumed", epochs=4, callbacks=[DieAtEpoch(2)])
+    resumed = fit_mlp(tmp_path / "resumed", epochs=4)
+    for a, b in zip(final_weights(reference), final_weights(resumed)):
+        assert a.tobytes() == b.tobytes()
+    assert resumed.metrics == reference.metrics
+    assert resumed.history == reference.history
+
+
+def test_sigterm_exits_143_saying_how_to_resume_and_the_resume_is_exact(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4]
+                            + ["--epochs", "30"] + TRAIN[6:] + ["--output", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("Epoch 3/"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert re.match(r"terminated: Training stopped by SIGTERM; \d+ finished epoch\(s\) are saved "
+                    r"in .*Run the same command again to resume", last), last
+    assert 2 <= runs.read_state(str(out))["epochs"] < 30
+    resumed = fit_mlp(out, epochs=30)  # the same epochs: the recipe's schedule spans them
+    reference = fit_mlp(tmp_path / "reference", epochs=30)
+    for a, b in zip(final_weights(reference), final_weights(resumed)):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_a_seeded_run_does_not_depend_on_whether_the_data_was_prepared(tmp_path):
+    # The first run prepares digits into a fresh folder (drawing random numbers), the second
+    # reads it; before the seed was set again after preparation, their weights differed.
+    args = dict(epochs=1, steps_per_epoch=6, seed=3, model_args={"hidden_units": (8,)},
+                verbose=0, data_dir=str(tmp_path / "tfds"))
+    first = kz.fit("mlp", "digits", **args)
+    second = kz.fit("mlp", "digits", **args)
+    for a, b in zip(final_weights(first), final_weights(second)):
+        assert a.tobytes() == b.tobytes()
