@@ -63,3 +63,7 @@ def check_positive_int(value, name, allow_none=False):
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
         )
     return value
+
+
+class WeightsError(ZooError, ValueError):
+    """Pretrained weights that are missing, corrupt, unreachable or of another model."""
