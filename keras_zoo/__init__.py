@@ -22,9 +22,11 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
         IncompatibleError,
         InvalidArgumentError,
         UnknownNameError,
+        WeightsError,
         ZooError,
     )
     from keras_zoo.recipes import Expected, TrainingRecipe, recipe
+    from keras_zoo.export import ExportError, export
     from keras_zoo.registry import (
         ModelInfo,
         create_model,
@@ -33,27 +35,44 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
         register_model,
     )
     from keras_zoo.training import FitResult, evaluate, fit, load_model
+    from keras_zoo.weights import (
+        WeightsEntry,
+        enable_lora,
+        list_weights,
+        merge_lora,
+        publish,
+        register_weights,
+    )
 
 __all__ = [
     "DatasetNotAvailableError",
     "Expected",
+    "ExportError",
     "FitResult",
     "IncompatibleError",
     "InvalidArgumentError",
     "ModelInfo",
     "TrainingRecipe",
     "UnknownNameError",
+    "WeightsEntry",
+    "WeightsError",
     "ZooError",
     "create_model",
     "dataset_spec",
+    "enable_lora",
     "evaluate",
+    "export",
     "fit",
     "get_strategy",
     "list_datasets",
     "list_models",
+    "list_weights",
     "load_dataset",
     "load_model",
+    "merge_lora",
     "model_info",
+    "publish",
     "recipe",
     "register_model",
+    "register_weights",
 ]

@@ -508,7 +508,7 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
                 f"{layer.name!r} has weights {_variables_shapes(layer)}, the file {found}. "
                 "Weights of another architecture: build the model with the weights' own "
                 "arguments (only the head may differ).")
-    if verbose:
+    if verbose and (new_head or headless):
         kept = "; new untrained head " + ", ".join(new_head) if new_head else ""
         print(f"Loaded the backbone of {name} from {source.description}"
               f"{' into a headless model' if headless else ''}{kept}.")
