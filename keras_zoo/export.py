@@ -67,6 +67,15 @@ def serving_model(model, *, raw_images=None):
     return keras.Model(pixels, model(scaled), name=model.name)
 
 
+def _call_once(model):
+    """Calls `model` on one zero example: Keras's ONNX export refuses a never-called model."""
+    import numpy as np
+
+    sample = [np.zeros((1,) + tuple(d or 1 for d in x.shape[1:]), dtype=str(x.dtype))
+              for x in model.inputs]
+    model(sample[0] if len(sample) == 1 else sample, training=False)
+
+
 def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=False):
     """Exports a model for serving through `keras.Model.export`.
 
@@ -116,6 +125,7 @@ def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=
                 "ONNX export needs tf2onnx, which is not installed: "
                 "pip install 'keras-zoo[onnx]' (tf2onnx and onnx). Received: format='onnx'")
     serving = serving_model(model, raw_images=raw_images)
+    _call_once(serving)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     try:

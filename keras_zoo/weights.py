@@ -238,7 +238,7 @@ def resolve(weights, model):
         name = os.path.basename(urllib.parse.urlparse(url).path) or "weights" + WEIGHTS_SUFFIX
         return Source(fetch(url, name, expected), f"{name} from {url}")
     if os.path.isdir(text):
-        return _run_source(text, model)
+        return _check_model(_run_source(text, model), model)
     if os.path.exists(text) or os.sep in text or text.endswith((".h5", ".keras")):
         if not os.path.isfile(text):
             raise WeightsError(f"No such weights file. Received: weights={text!r}")
@@ -246,10 +246,24 @@ def resolve(weights, model):
             raise WeightsError(
                 "A weights file must be a .weights.h5 or .keras file (or give a run folder, a "
                 f"registered weights name or a URL). Received: weights={text!r}")
+        from keras_zoo import training
+
+        run_dir = training.run_dir_of(text) if text.endswith(".keras") else None
+        if run_dir is not None:  # a run's model file: the run records its architecture
+            return _check_model(dataclasses.replace(
+                _run_source(run_dir, model), path=os.path.abspath(text), description=text), model)
         return Source(os.path.abspath(text), text)
     entry = weights_entry(model, text)
     return Source(entry_file(entry), f"{entry.model} weights {entry.name!r}", entry.model,
-                  dict(entry.model_args), entry, entry.dataset, entry.vocabulary)
+                  _tuples(dict(entry.model_args)), entry, entry.dataset, entry.vocabulary)
+
+
+def _check_model(source, model):
+    if source.model is not None and source.model != model:
+        raise WeightsError(
+            f"{source.description} holds weights of model {source.model!r}, not {model!r}. "
+            f"Use weights made for {model!r} (see `keras-zoo weights {model}`).")
+    return source
 
 
 def _run_source(folder, model):
