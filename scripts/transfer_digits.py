@@ -1,7 +1,7 @@
 """Transfer on offline data: digits 0-4 pretraining -> fine-tuning on 10% of digits 5-9.
 
-Pretrains a model on the digits of classes 0-4 (all their training images),
-then trains a 5-class model on a 10% labelled subset of classes 5-9, either
+Pretrains a model on the digits of classes 0-4 (all their training images;
+a 10-class head), then trains a 5-class model on a 10% labelled subset of classes 5-9, either
 from the pretrained backbone (`create_model(weights=<pretrained run>)` with a
 new head, backbone frozen, then unfrozen at 1e-5 with `unfreeze_callback`,
 the keras-io recipe) or from scratch; test accuracy on all test images of
@@ -55,7 +55,9 @@ def run(model_name, seed, folder, head_epochs, tune_epochs, fraction):
     xa, ya = split("train", a)
     xb, yb = split("train", b, fraction, seed)
     xt, yt = split("test", b)
-    pre = compiled(kz.create_model(model_name, **args))
+    # The pretrained model is the 10-class digits classifier shown only 0-4, so the
+    # 5-class fine-tune gets a new head, as `fit(weights=...)` does when the classes differ.
+    pre = compiled(kz.create_model(model_name, **{**args, "num_classes": 10}))
     pre.fit(xa, ya, epochs=20, batch_size=32, verbose=0)
     path = os.path.join(folder, f"pre-{seed}.weights.h5")
     pre.save_weights(path)
