@@ -492,6 +492,8 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
                 f"another architecture. Use weights made for {name!r}.")
     else:
         donor_args = source.model_args if source.model_args is not None else args
+        if source.model_args is None and _has_head(model):
+            return _load_backbone_of_bare_file(model, path, source, name, args, headless)
         if donor_args == args and not headless:
             _load_weights_file(model, path, source, name, args)
             return model
@@ -552,6 +554,39 @@ def _named(source):
     if source.description == source.path:
         return source.path
     return f"{source.description} ({source.path})"
+
+
+def _load_backbone_of_bare_file(model, path, source, name, args, headless):
+    """A `.weights.h5` of unknown arguments: all of it, or all but a different head.
+
+    Keras's `load_weights(skip_mismatch=True)` skips the layers whose shapes
+    differ; a skipped layer keeps its fresh weights, which is how it is found.
+    Anything but the head skipped means another architecture.
+    """
+    import warnings
+
+    # Before the first try: a failed load has already filled the layers before the mismatch.
+    fresh = {layer.name: [w.copy() for w in layer.get_weights()]
+             for layer in model.layers if layer.weights}
+    try:
+        _load_weights_file(model, path, source, name, args)
+    except WeightsError as e:
+        if "Cannot read" in str(e):
+            raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns for each skipped layer
+            model.load_weights(path, skip_mismatch=True)
+        skipped = [layer.name for layer in model.layers if layer.weights and all(
+            (a == b).all() for a, b in zip(layer.get_weights(), fresh[layer.name]))]
+        if not skipped or any(n not in HEAD_NAMES for n in skipped):
+            raise e from None
+        print(f"Loaded the backbone of {name} from {source.description}"
+              f"{' into a headless model' if headless else ''}; new untrained head "
+              f"{', '.join(skipped)} ({_units(model.get_layer(skipped[0]))} outputs).")
+        return model
+    if headless:
+        print(f"Loaded {source.description} into a headless {name}: backbone only.")
+    return model
 
 
 def _load_weights_file(model, path, source, name, args):
