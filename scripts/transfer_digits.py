@@ -50,7 +50,9 @@ def run(model_name, seed, folder, head_epochs, tune_epochs, fraction):
     import keras
 
     keras.utils.set_random_seed(seed)
-    args = dict(input_shape=(8, 8, 1), num_classes=5)
+    # The digits recipe's architecture (e.g. simple_cnn's "same" padding for 8x8 images).
+    args = {**(kz.recipe(model_name, "digits").model_args or {}),
+            "input_shape": (8, 8, 1), "num_classes": 5}
     a, b = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
     xa, ya = split("train", a)
     xb, yb = split("train", b, fraction, seed)
