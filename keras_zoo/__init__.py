@@ -24,9 +24,11 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
         InvalidArgumentError,
         RunFolderInUseError,
         UnknownNameError,
+        WeightsError,
         ZooError,
     )
     from keras_zoo.recipes import Expected, TrainingRecipe, recipe
+    from keras_zoo.export import ExportError, export
     from keras_zoo.registry import (
         ModelInfo,
         create_model,
@@ -35,11 +37,20 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
         register_model,
     )
     from keras_zoo.training import FitResult, evaluate, fit, load_model
+    from keras_zoo.weights import (
+        WeightsEntry,
+        enable_lora,
+        list_weights,
+        merge_lora,
+        publish,
+        register_weights,
+    )
 
 __all__ = [
     "DamagedRunFileError",
     "DatasetNotAvailableError",
     "Expected",
+    "ExportError",
     "FitResult",
     "IncompatibleError",
     "InvalidArgumentError",
@@ -47,17 +58,25 @@ __all__ = [
     "RunFolderInUseError",
     "TrainingRecipe",
     "UnknownNameError",
+    "WeightsEntry",
+    "WeightsError",
     "ZooError",
     "create_model",
     "dataset_spec",
+    "enable_lora",
     "evaluate",
+    "export",
     "fit",
     "get_strategy",
     "list_datasets",
     "list_models",
+    "list_weights",
     "load_dataset",
     "load_model",
+    "merge_lora",
     "model_info",
+    "publish",
     "recipe",
     "register_model",
+    "register_weights",
 ]

@@ -102,6 +102,12 @@ def build_parser():
                    help="training-recipe field, e.g. --recipe learning_rate=0.01 "
                    "(repeatable; see `keras-zoo recipe NAME --dataset DS`)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run")
+    p.add_argument("--weights", help="start from weights: a registered name, a file, a run "
+                   "folder or a URL (see `keras-zoo weights`)")
+    p.add_argument("--freeze", choices=["backbone"], help="train the head alone")
+    p.add_argument("--unfreeze-after", type=int, metavar="N",
+                   help="with --freeze: unfreeze after N epochs at learning rate 1e-5")
+    p.add_argument("--lora-rank", type=int, help="LoRA on a Transformer's attention (rank)")
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("recipe", parents=[common], help="print a training recipe",
@@ -128,7 +134,9 @@ def build_parser():
     p = sub.add_parser("generate", parents=[common], help="sample from a GAN or language model",
                        description="Write a PNG grid of GAN samples, or print text from a "
                        "language model run (--prompt).")
-    p.add_argument("path", help="run folder (or .keras file)")
+    p.add_argument("path", help="run folder (or .keras file); with --weights, a model name")
+    p.add_argument("--weights", help="a registered weights name (or file, run, URL) for the "
+                   "model named by PATH, e.g. `keras-zoo generate gpt_mini --weights tiny_corpus`")
     p.add_argument("--num", type=int, default=64, help="number of images (GAN)")
     p.add_argument("--out", help="PNG file to write (GAN)")
     p.add_argument("--prompt", help="text to continue (language model)")
@@ -142,6 +150,29 @@ def build_parser():
     p.add_argument("--unsafe", action="store_true",
                    help="allow a model file carrying Python code (only files you trust)")
     p.set_defaults(run=_cmd_generate)
+
+    p = sub.add_parser("weights", parents=[common], help="list pretrained weights",
+                       description="List the registered pretrained weights (shipped in the "
+                       "package or hosted), and whether each file is here or cached.")
+    p.add_argument("name", nargs="?", help="a model name")
+    p.set_defaults(run=_cmd_weights)
+
+    p = sub.add_parser("publish", parents=[common], help="write a run's weights and entry",
+                       description="Write a finished run's .weights.h5 and its entry (hash, "
+                       "metrics, recipe, versions) into OUT_DIR, to register, ship or host.")
+    p.add_argument("run_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--name", help="weights name (default: the run's dataset)")
+    p.add_argument("--url", help="where the file will be hosted (recorded in the entry)")
+    p.set_defaults(run=_cmd_publish)
+
+    p = sub.add_parser("export", parents=[common], help="export a run for serving",
+                       description="Export a run folder or .keras file as a SavedModel, LiteRT "
+                       "or ONNX file that takes raw inputs (pixels 0..255, token ids).")
+    p.add_argument("path", help="run folder or .keras file")
+    p.add_argument("--format", default="savedmodel", help="savedmodel (default), litert or onnx")
+    p.add_argument("--out", required=True, help="output folder (savedmodel) or file")
+    p.set_defaults(run=_cmd_export)
     return parser
 
 
@@ -288,7 +319,8 @@ def _cmd_train(args):
         strategy=args.strategy or "auto", precision=args.precision or "auto",
         output_dir=args.output, seed=args.seed, steps_per_epoch=args.steps_per_epoch,
         data_dir=args.data_dir, model_args=dict(args.model_args) or None,
-        recipe=dict(args.recipe_args) or None, overwrite=args.overwrite,
+        recipe=dict(args.recipe_args) or None, overwrite=args.overwrite, weights=args.weights,
+        freeze=args.freeze, unfreeze_after=args.unfreeze_after, lora_rank=args.lora_rank,
     )
     seconds = time.time() - start
     scores = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
@@ -383,7 +415,14 @@ def _cmd_generate(args):
             raise InvalidArgumentError(
                 "The prompt is not valid UTF-8 text; pass UTF-8 (check the terminal's "
                 f"encoding). Received: prompt={ascii(args.prompt)}") from None
-    model = kz.load_model(args.path, safe_mode=not args.unsafe)
+    source = None
+    if args.weights is not None:
+        from keras_zoo import weights
+
+        source = weights.resolve(args.weights, args.path)  # PATH is a model name
+        model = kz.create_model(args.path, weights=args.weights)
+    else:
+        model = kz.load_model(args.path, safe_mode=not args.unsafe)
     if hasattr(model, "generator"):
         if not args.out:
             raise InvalidArgumentError("--out FILE.png is needed to write GAN samples.")
@@ -399,12 +438,20 @@ def _cmd_generate(args):
             f"Model {model.name!r} is not a GAN; give --prompt TEXT to continue text with a "
             f"language model run. Received: path={args.path!r}"
         )
-    run_dir = training.run_dir_of(args.path)
-    vocabulary = _read_run_vocabulary(run_dir, args.path)
+    if source is not None:
+        if source.vocabulary is None:
+            raise InvalidArgumentError(
+                f"Text generation needs the vocabulary; {source.description} has none (a "
+                f"published entry or run folder has it). Received: --weights {args.weights!r}")
+        vocabulary, dataset = list(source.vocabulary), source.dataset
+    else:
+        run_dir = training.run_dir_of(args.path)
+        vocabulary = _read_run_vocabulary(run_dir, args.path)
+        config = runs.read_config(run_dir, way_out="restore it from the run's command")
+        dataset = config.get("dataset")
     from keras_zoo.models import transformer
 
-    config = runs.read_config(run_dir, way_out="restore it from the run's command")
-    recipe = data.RECIPES.get(config.get("dataset"))
+    recipe = data.RECIPES.get(dataset)
     char_level = recipe.split == "character" if recipe else all(len(t) == 1 for t in vocabulary[2:])
     ids = encode(args.prompt, vocabulary, char_level)
     if not ids:
@@ -412,6 +459,39 @@ def _cmd_generate(args):
     out = transformer.generate(model, ids, args.length, temperature=args.temperature,
                                top_k=args.top_k, seed=args.seed)
     print(decode(out, vocabulary, char_level))
+
+
+def _cmd_weights(args):
+    from keras_zoo import weights
+
+    rows = []
+    for entry in weights.list_weights(args.name):
+        local = entry.local_path()
+        where = ("shipped" if local and local.startswith(weights.PRETRAINED_DIR)
+                 else "cached" if local and local.startswith(weights.cache_dir())
+                 else "here" if local else "url" if entry.url else "missing")
+        scores = " ".join(f"{k} {v:.4g}" for k, v in sorted(entry.metrics.items()))
+        rows.append([entry.model, entry.name, entry.dataset, where, scores])
+    if not rows:
+        print(f"no weights registered{' for ' + args.name if args.name else ''}")
+        return
+    _table(rows, ["model", "weights", "dataset", "file", "metrics (test split)"])
+    print(f"cache: {weights.cache_dir()} (set KERAS_ZOO_CACHE to change)")
+
+
+def _cmd_publish(args):
+    from keras_zoo import weights
+
+    entry = weights.publish(args.run_dir, args.out_dir, name=args.name, url=args.url)
+    print(f"wrote {os.path.join(args.out_dir, entry.file)} (sha256 {entry.sha256}) and its "
+          f"entry {entry.model}-{entry.name}.json")
+
+
+def _cmd_export(args):
+    import keras_zoo as kz
+
+    kz.export(args.path, args.out, format=args.format)
+    print(f"exported {args.path} as {args.format} to {args.out}")
 
 
 def _read_run_vocabulary(run_dir, path):

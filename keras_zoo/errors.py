@@ -71,3 +71,7 @@ class RunFolderInUseError(ZooError, RuntimeError):
 
 class DamagedRunFileError(InvalidArgumentError):
     """A file of a run folder is damaged (empty, truncated, garbage or foreign)."""
+
+
+class WeightsError(ZooError, ValueError):
+    """Pretrained weights that are missing, corrupt, unreachable or of another model."""

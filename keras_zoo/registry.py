@@ -230,11 +230,17 @@ def _check_type(name, key, value, default):
         )
 
 
-def create_model(name, **overrides):
+def create_model(name, *, weights=None, include_top=True, pooling=None, **overrides):
     """Builds a registered model, uncompiled.
 
     Args:
         name: registry key, see `list_models()`.
+        weights: None (random), a registered weights name (`list_weights`),
+            a `.weights.h5`/`.keras` file, a run folder or a URL; the model
+            takes the weights' architecture, `overrides` win. A different
+            `num_classes` loads the backbone alone (see `keras_zoo.weights`).
+        include_top: False for the backbone alone (a feature extractor).
+        pooling: with `include_top=False`: None (feature map), `"avg"` or `"max"`.
         **overrides: builder arguments that replace the defaults, e.g.
             `num_classes=100`, `input_shape=(28, 28, 1)`.
 
@@ -246,5 +252,10 @@ def create_model(name, **overrides):
     >>> model = create_model("resnet20", num_classes=100)
     """
     entry = _entry(name)
+    if weights is not None or not include_top or pooling is not None:
+        from keras_zoo import weights as _weights
+
+        return _weights.create_model(name, weights=weights, include_top=include_top,
+                                     pooling=pooling, **overrides)
     check_overrides(name, overrides)
     return entry.builder(**overrides)

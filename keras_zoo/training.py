@@ -20,6 +20,7 @@ import warnings
 import keras
 
 from keras_zoo import checks, data, distribute, registry, runs
+from keras_zoo import weights as weights_lib
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.archive import check_keras_archive
 from keras_zoo.errors import InvalidArgumentError, ZooError, check_positive_int, unknown_name
@@ -226,6 +227,7 @@ class FitPlan:
         seed, output_dir, overwrite, data_dir, verbose, callbacks: as given
             (the seed drawn when a run folder needs one).
         compile_args: the user's optimizer/loss/metrics ("auto" for the recipe's).
+        transfer: the `weights.Transfer` (pretrained weights, freezing, LoRA), or None.
     """
 
     name: str
@@ -248,6 +250,7 @@ class FitPlan:
     verbose: int
     callbacks: tuple
     compile_args: dict
+    transfer: object = None
 
     @property
     def gan(self):
@@ -255,13 +258,15 @@ class FitPlan:
 
     def run_config(self):
         """The run's `config.json` content."""
-        return {**_run_config(self), "distribution": self.placement}
+        return {**_run_config(self), "distribution": self.placement,
+                **(self.transfer.config if self.transfer else {})}
 
 
 def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
              precision="auto", output_dir=None, seed=None, steps_per_epoch=None,
              callbacks=None, data_dir=None, model_args=None, recipe=None, optimizer="auto",
-             loss="auto", metrics="auto", overwrite=False, verbose="auto"):
+             loss="auto", metrics="auto", overwrite=False, verbose="auto", weights=None,
+             freeze=None, unfreeze_after=None, lora_rank=None):
     """Checks `fit`'s arguments and resolves them into one `FitPlan`; trains nothing.
 
     Arguments as for `fit`.
@@ -309,6 +314,16 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
     resolved = recipes.override(base, {**(recipe or {}), **shortcuts})
     if model is None and resolved.model_args:  # the recipe's, then the user's
         args = model_args_for(info, spec, {**resolved.model_args, **(model_args or {})})
+    transfer = None
+    tuning = any(v is not None for v in (weights, freeze, unfreeze_after, lora_rank))
+    if model is None:
+        transfer = weights_lib.plan_transfer(name, args, weights=weights, freeze=freeze,
+                                             unfreeze_after=unfreeze_after, lora_rank=lora_rank)
+        args = transfer.args
+    elif tuning:
+        raise InvalidArgumentError(
+            "`weights`, `freeze`, `unfreeze_after` and `lora_rank` apply to a model name; "
+            "for a built model use keras_zoo.weights (freeze_backbone, enable_lora).")
     if resolved.augment and spec.kind != "image":
         resolved = resolved.replace(augment=())  # a generic recipe read by a text model
     if resolved.batch_size % _batch_multiple(strategy_obj):
@@ -327,6 +342,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
         overwrite=overwrite, data_dir=data_dir, verbose=verbose,
         callbacks=tuple(callbacks or ()),
         compile_args={"optimizer": optimizer, "loss": loss, "metrics": metrics},
+        transfer=transfer,
     )
 
 
@@ -336,7 +352,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
 def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
-        metrics="auto", overwrite=False, verbose="auto"):
+        metrics="auto", overwrite=False, verbose="auto", weights=None, freeze=None,
+        unfreeze_after=None, lora_rank=None):
     """Fits a zoo model on a dataset and evaluates it on the test split.
 
     Shapes, classes and vocabulary size come from the dataset; how to train
@@ -372,6 +389,9 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         overwrite: replace a finished run in `output_dir`.
         verbose: `"auto"` (a progress bar on a terminal, one line per epoch
             otherwise), 0, 1 or 2.
+        weights, freeze, unfreeze_after, lora_rank: fine-tuning from
+            pretrained weights (a new head when the classes differ), see
+            `keras_zoo.weights.plan_transfer`; model names only.
 
     Returns:
         A `FitResult(model, history, metrics, output_dir)`.
@@ -385,7 +405,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
                     strategy=strategy, precision=precision, output_dir=output_dir, seed=seed,
                     steps_per_epoch=steps_per_epoch, callbacks=callbacks, data_dir=data_dir,
                     model_args=model_args, recipe=recipe, optimizer=optimizer, loss=loss,
-                    metrics=metrics, overwrite=overwrite, verbose=verbose)
+                    metrics=metrics, overwrite=overwrite, verbose=verbose, weights=weights,
+                    freeze=freeze, unfreeze_after=unfreeze_after, lora_rank=lora_rank)
     if plan.verbose:
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
               "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
@@ -459,7 +480,7 @@ def _train_and_test(plan, prepared):
         with plan.strategy.scope():
             model = plan.model
             if model is None:
-                model = registry.create_model(plan.name, **plan.model_args)
+                model = plan.transfer.build()
             if plan.recipe.weight_decay_type == "l2":
                 from keras_zoo.recipes import apply_l2
 
@@ -490,7 +511,8 @@ def _train_and_test(plan, prepared):
             validation_data=validation,
             epochs=plan.recipe.epochs,
             steps_per_epoch=plan.steps_per_epoch,
-            callbacks=run_callbacks + list(plan.callbacks),
+            callbacks=run_callbacks + list(plan.callbacks) + plan.transfer.callbacks()
+            if plan.transfer else run_callbacks + list(plan.callbacks),
             shuffle=False,  # the pipeline shuffles
             verbose=plan.verbose,
         )

@@ -1,0 +1,139 @@
+"""Export a zoo model for serving: SavedModel, LiteRT or ONNX, on `keras.Model.export`.
+
+The exported function takes what a client has, not what the zoo's pipeline
+makes of it: images as float32 pixel values in 0..255 (the pipeline's
+`x / 255` is folded into the graph), token ids as int32 (0 = padding, 1 =
+unknown; the ids of the run's `vocabulary.txt`), noise for a GAN's
+generator, whose images come out in 0..255. LoRA factors are merged first.
+
+```python
+import keras_zoo as kz
+
+kz.export("runs/cnn", "served/cnn")                   # a SavedModel folder
+kz.export("runs/cnn", "cnn.tflite", format="litert")
+```
+
+```python
+import tensorflow as tf
+loaded = tf.saved_model.load("served/cnn")             # no keras-zoo needed
+logits = loaded.serve(images_0_255)
+```
+"""
+
+import os
+
+from keras_zoo.errors import InvalidArgumentError, ZooError
+
+# keras-zoo format name -> `keras.Model.export` format name.
+FORMATS = {"savedmodel": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
+
+
+class ExportError(ZooError, RuntimeError):
+    """A model that does not convert to the asked format (the converter's reason attached)."""
+
+
+def serving_model(model, *, raw_images=None):
+    """A model that reads raw inputs: `model` with the pipeline's scaling folded in.
+
+    Args:
+        model: a zoo `keras.Model` (a DCGAN exports its generator).
+        raw_images: whether the model reads images scaled by the pipeline
+            (x / 255); None infers it: a float input of rank 4 `(B, H, W, C)`.
+
+    Returns:
+        A Functional `keras.Model` in float32, LoRA merged.
+    """
+    import keras
+
+    from keras_zoo import weights
+
+    if hasattr(model, "generator") and hasattr(model, "discriminator"):
+        generator = model.generator
+        noise = keras.Input(generator.input_shape[1:], name="noise", dtype="float32")
+        images = generator(noise)  # tanh, in [-1, 1]
+        images = keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels",
+                                         dtype="float32")(images)  # (B, H, W, C) in 0..255
+        return keras.Model(noise, images, name=f"{model.name}_generator")
+    model = weights.merge_lora(model)
+    if len(model.inputs) != 1:
+        return model
+    spec = model.inputs[0]
+    if raw_images is None:
+        raw_images = "float" in str(spec.dtype) and len(spec.shape) == 4
+    if not raw_images:
+        return model
+    pixels = keras.Input(spec.shape[1:], name="pixels", dtype="float32")  # 0..255
+    scaled = keras.layers.Rescaling(1.0 / 255.0, name="scale", dtype="float32")(pixels)
+    return keras.Model(pixels, model(scaled), name=model.name)
+
+
+def _call_once(model):
+    """Calls `model` on one zero example: Keras's ONNX export refuses a never-called model."""
+    import numpy as np
+
+    sample = [np.zeros((1,) + tuple(d or 1 for d in x.shape[1:]), dtype=str(x.dtype))
+              for x in model.inputs]
+    model(sample[0] if len(sample) == 1 else sample, training=False)
+
+
+def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=False):
+    """Exports a model for serving through `keras.Model.export`.
+
+    Args:
+        model_or_run: a `keras.Model`, a run folder or a `.keras` file.
+        path: the output: a folder for `"savedmodel"`, a `.tflite` file for
+            `"litert"`, an `.onnx` file for `"onnx"`.
+        format: `"savedmodel"`, `"litert"` or `"onnx"` (needs `tf2onnx`:
+            `pip install "keras-zoo[onnx]"`).
+        raw_images: see `serving_model`; a run's dataset decides it.
+        verbose: let Keras print what it exports.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ExportError: the converter failed (its reason is in the message).
+
+    Example:
+
+    >>> export("runs/cnn", "served/cnn")
+    """
+    import keras
+
+    from keras_zoo import data, runs, training
+
+    if format not in FORMATS:
+        raise InvalidArgumentError(
+            f"`format` must be one of {', '.join(FORMATS)}. Received: format={format!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(f"`path` must be a file or folder path. Received: path={path!r}")
+    path = os.fspath(path)
+    if isinstance(model_or_run, keras.Model):
+        model = model_or_run
+    else:
+        model = training.load_model(model_or_run)
+        run_dir = training.run_dir_of(model_or_run)
+        if raw_images is None and run_dir is not None:
+            dataset = runs.read_json(os.path.join(run_dir, runs.CONFIG)).get("dataset")
+            if dataset in data.RECIPES:
+                raw_images = data.RECIPES[dataset].kind == "image"
+    if format == "onnx":
+        import importlib.util
+
+        if importlib.util.find_spec("tf2onnx") is None:
+            raise ExportError(
+                "ONNX export needs tf2onnx, which is not installed: "
+                "pip install 'keras-zoo[onnx]' (tf2onnx and onnx). Received: format='onnx'")
+    serving = serving_model(model, raw_images=raw_images)
+    _call_once(serving)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    try:
+        serving.export(path, format=FORMATS[format], verbose=verbose)
+    except Exception as e:  # noqa: BLE001  converters raise anything; the reason is kept
+        text = " ".join(str(e).split())
+        raise ExportError(
+            f"{model.name} does not convert to {format}: {type(e).__name__}: {text[:600]}"
+            f"{' ...' if len(text) > 600 else ''} (see the README's export table). "
+            f"Received: format={format!r}") from e
+    return path
