@@ -263,6 +263,9 @@ class TransformerBlock(keras.layers.Layer):
         causal: if True, position t attends only to positions <= t (GPT).
         norm_first: if True, pre-norm; else post-norm.
         activation: activation of the feed-forward hidden layer.
+        key_dim: size of each attention head's queries and keys; `None` for
+            `embed_dim // num_heads` (Vaswani et al.). The keras-io text
+            classifier uses `embed_dim` per head.
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
     A padding mask from the previous layer (e.g. `TokenAndPositionEmbedding`
@@ -284,10 +287,13 @@ class TransformerBlock(keras.layers.Layer):
         causal=False,
         norm_first=False,
         activation="relu",
+        key_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+        if key_dim is not None:
+            check_positive_int(key_dim, "key_dim")
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.ff_dim = ff_dim
@@ -295,11 +301,12 @@ class TransformerBlock(keras.layers.Layer):
         self.causal = bool(causal)
         self.norm_first = bool(norm_first)
         self.activation = activation
+        self.key_dim = key_dim
         self.supports_masking = True
         policy = self.dtype_policy
         self.attention = keras.layers.MultiHeadAttention(
             num_heads,
-            key_dim=embed_dim // num_heads,
+            key_dim=embed_dim // num_heads if key_dim is None else key_dim,
             dropout=dropout,
             dtype=policy,
             name="attention",
@@ -365,5 +372,6 @@ class TransformerBlock(keras.layers.Layer):
             causal=self.causal,
             norm_first=self.norm_first,
             activation=self.activation,
+            key_dim=self.key_dim,
         )
         return config
