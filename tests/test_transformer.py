@@ -141,7 +141,8 @@ def test_transformer_classifier_is_the_keras_io_model():
     block = attention + 2 * (32 * 32 + 32) + 2 * (2 * 32)  # + FFN, 2 LayerNorms
     head = (32 * 20 + 20) + (20 * 2 + 2)  # Dense(20, relu), Dense(2)
     assert model.count_params() == embeddings + block + head == 657_758
-    assert model.get_layer("block_1").attention.key_dim == 32
+    attention = model.get_layer("block_1").attention
+    assert attention.key_dim == 32 and attention.dropout == 0.0  # dropout after it only
     assert model.get_layer("head_dense").units == 20
     assert isinstance(model.get_layer("head_dense_dropout"), keras.layers.Dropout)
     # Without the hidden head layer, the output reads the pooled vector.

@@ -172,8 +172,9 @@ RECIPES = {
             source="generated",
             description="Sequences of 20 digits; is the sum of the first 10 "
             "larger than the sum of the last 10? Balanced classes (chance is "
-            "50%); needs token order, not just a bag of words. "
-            "20000/2000/2000 train/validation/test.",
+            "50%). A bag of words cannot tell (51.7%), but the task is linear "
+            "in the positions: a logistic regression on the 20 digits gets 100% "
+            "(scripts/sequence_baselines.py). 20000/2000/2000 train/validation/test.",
             train_split="train",
             validation_split="validation",
             test_split="test",

@@ -71,9 +71,6 @@ def transformer_classifier(
       example attends to and averages over its padding, so a review's
       vector depends on how much padding it has. Not measured on IMDB here
       (the data cannot be downloaded); masking changes no parameter.
-    - Dropout also acts on the attention weights (the example drops only
-      the attention output), as in Vaswani et al. and the zoo's other
-      Transformers.
     - Two logits and no softmax (`classifier_activation=None`), so the loss
       works from logits; `"softmax"` gives the example's output.
 
@@ -85,7 +82,9 @@ def transformer_classifier(
         num_heads: attention heads.
         ff_dim: hidden size of each block's feed-forward network.
         num_layers: number of Transformer blocks.
-        dropout: dropout rate in the blocks and in the head.
+        dropout: dropout rate on the blocks' attention and feed-forward
+            outputs and in the head (not on the attention weights, as the
+            example).
         key_dim: size of each head's queries and keys; `None` for
             `embed_dim` (the example's choice).
         head_units: units of the ReLU layer between pooling and the output
@@ -108,8 +107,9 @@ def transformer_classifier(
     if head_units != 0:
         check_positive_int(head_units, "head_units")
     _check_classifier_activation(classifier_activation)
+    # As the example: no dropout on the attention weights, only on its output.
     block_args = dict(embed_dim=embed_dim, num_heads=num_heads, ff_dim=ff_dim, dropout=dropout,
-                      key_dim=embed_dim if key_dim is None else key_dim)
+                      key_dim=embed_dim if key_dim is None else key_dim, attention_dropout=0.0)
     inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
     x = TokenAndPositionEmbedding(
         vocab_size, sequence_length, embed_dim, mask_zero=True, name="embedding"
