@@ -263,6 +263,11 @@ class TransformerBlock(keras.layers.Layer):
         causal: if True, position t attends only to positions <= t (GPT).
         norm_first: if True, pre-norm; else post-norm.
         activation: activation of the feed-forward hidden layer.
+        key_dim: size of each attention head's queries and keys; `None` for
+            `embed_dim // num_heads` (Vaswani et al.). The keras-io text
+            classifier uses `embed_dim` per head.
+        attention_dropout: dropout rate on the attention weights; `None`
+            for `dropout`. The keras-io text classifier has none there.
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
     A padding mask from the previous layer (e.g. `TokenAndPositionEmbedding`
@@ -284,10 +289,16 @@ class TransformerBlock(keras.layers.Layer):
         causal=False,
         norm_first=False,
         activation="relu",
+        key_dim=None,
+        attention_dropout=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+        if key_dim is not None:
+            check_positive_int(key_dim, "key_dim")
+        if attention_dropout is not None:
+            check_rate(attention_dropout, "attention_dropout")
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.ff_dim = ff_dim
@@ -295,12 +306,15 @@ class TransformerBlock(keras.layers.Layer):
         self.causal = bool(causal)
         self.norm_first = bool(norm_first)
         self.activation = activation
+        self.key_dim = key_dim
+        self.attention_dropout_rate = (
+            None if attention_dropout is None else float(attention_dropout))
         self.supports_masking = True
         policy = self.dtype_policy
         self.attention = keras.layers.MultiHeadAttention(
             num_heads,
-            key_dim=embed_dim // num_heads,
-            dropout=dropout,
+            key_dim=embed_dim // num_heads if key_dim is None else key_dim,
+            dropout=dropout if attention_dropout is None else attention_dropout,
             dtype=policy,
             name="attention",
         )
@@ -365,5 +379,7 @@ class TransformerBlock(keras.layers.Layer):
             causal=self.causal,
             norm_first=self.norm_first,
             activation=self.activation,
+            key_dim=self.key_dim,
+            attention_dropout=self.attention_dropout_rate,
         )
         return config

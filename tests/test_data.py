@@ -109,6 +109,26 @@ def test_text_recipe_under_mock():
             data.load_dataset("imdb_reviews", images_only=True)
 
 
+def test_imdb_keeps_the_last_tokens_as_keras_io():
+    # keras.utils.pad_sequences (keras-io's IMDB examples) keeps a long
+    # review's last `maxlen` words; short ones are padded (here after them).
+    assert data.RECIPES["imdb_reviews"].keep_tokens == "last"
+    words = [f"w{i}" for i in range(300)]
+    vocabulary = ["", "[UNK]", *words]
+    texts = [" ".join(words), " ".join(words[:5])]
+
+    def as_dataset(self, split, **kwargs):
+        return tf.data.Dataset.from_tensor_slices({"text": texts, "label": [1, 0]})
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        ds = data.load_dataset("imdb_reviews", "test", batch_size=2, vocabulary=vocabulary)
+        x, y = next(iter(ds))
+    x = x.numpy()
+    assert x.shape == (2, 200)
+    np.testing.assert_array_equal(x[0], np.arange(100, 300) + 2)  # w100 ... w299
+    np.testing.assert_array_equal(x[1], np.r_[np.arange(5) + 2, np.zeros(195)])
+
+
 def test_offline_builders_without_network(data_dir, no_network):
     start = time.time()
     for name in offline.BUILDERS:

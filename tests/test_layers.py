@@ -33,6 +33,11 @@ CASES = {
         VECTORS,
         (4, 10, 8),
     ),
+    "block_wide_keys": (
+        lambda: TransformerBlock(8, 2, 16, key_dim=8, attention_dropout=0.0, name="block"),
+        VECTORS,
+        (4, 10, 8),
+    ),
     "block_pre_norm_causal": (
         lambda: TransformerBlock(
             8, 2, 16, causal=True, norm_first=True, activation="gelu", name="block"
@@ -153,6 +158,8 @@ def test_block_sublayers_are_named():
         (lambda: TransformerBlock(10, 3, 16), "embed_dim=10, num_heads=3"),
         (lambda: TransformerBlock(8, 2, 16, dropout=1.5), "dropout=1.5"),
         (lambda: TransformerBlock(8, 0, 16), "num_heads=0"),
+        (lambda: TransformerBlock(8, 2, 16, key_dim=0), "key_dim=0"),
+        (lambda: TransformerBlock(8, 2, 16, attention_dropout=2.0), "attention_dropout=2.0"),
         (lambda: TokenAndPositionEmbedding(0, 10, 8), "vocab_size=0"),
         (lambda: PatchEmbedding(4, 8)(np.zeros((1, 10, 8, 3), "float32")), "patch_size=4"),
         (lambda: TransformerBlock(8, 2, 16)(np.zeros((1, 5, 6), "float32")), "embed_dim=8"),

@@ -25,6 +25,13 @@ def test_sequence_models_learn_half_sums(name, model_args):
     assert result.metrics["accuracy"] >= 0.8, result.metrics
 
 
+def test_lstm_seq2seq_on_addition_with_recipe_defaults():
+    # Issue 8's target: at least 99.5% of the test answers exactly right.
+    result = kz.fit("lstm_seq2seq", "addition", seed=0, verbose=0)
+    assert len(result.history["loss"]) == kz.recipe("lstm_seq2seq", "addition").epochs
+    assert result.metrics["exact_match"] >= 0.995, result.metrics
+
+
 def test_dcgan_losses_are_finite_and_samples_change():
     result = kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=3, seed=0,
                     model_args={"filters": 16, "latent_dim": 32}, verbose=0)

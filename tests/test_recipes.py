@@ -24,6 +24,19 @@ def test_recipe_per_model_and_dataset_with_the_generic_fallback():
     assert generic.batch_size == kz.dataset_spec("digits").batch_size
 
 
+def test_text_recipes_are_the_keras_io_examples():
+    for name, accuracy in (("transformer_classifier", 0.8745), ("bilstm_classifier", 0.8428)):
+        r = kz.recipe(name, "imdb_reviews")
+        assert (r.optimizer, r.learning_rate, r.batch_size, r.epochs) == ("adam", 1e-3, 32, 2)
+        assert r.expected.value == accuracy and "not reproduced" in r.expected.source
+    for name in ("lstm_classifier", "gru_classifier"):
+        assert kz.recipe(name, "imdb_reviews").expected is None  # keras-io printed none
+    seq2seq = kz.recipe("lstm_seq2seq", "addition")
+    assert seq2seq.schedule == "cosine" and seq2seq.warmup_steps > 0
+    assert seq2seq.expected.metric == "exact_match" and seq2seq.expected.value >= 0.995
+    assert seq2seq.expected.source.startswith("keras-zoo")
+
+
 def test_overrides_are_checked_with_the_accepted_list():
     assert kz.recipe("mlp", "digits", epochs=3).epochs == 3
     assert kz.recipe("mlp", "digits", augment=["flip"]).augment == ("flip",)

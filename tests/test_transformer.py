@@ -132,6 +132,26 @@ def test_transformer_classifier_masks_padding():
     np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
 
 
+def test_transformer_classifier_is_the_keras_io_model():
+    model = transformer_classifier()
+    # keras-io "Text classification with Transformer": 20k words, 200
+    # positions, 32-d embeddings; attention with 2 heads of key_dim=32.
+    embeddings = 20_000 * 32 + 200 * 32
+    attention = 3 * (32 * 2 * 32 + 2 * 32) + (2 * 32 * 32 + 32)
+    block = attention + 2 * (32 * 32 + 32) + 2 * (2 * 32)  # + FFN, 2 LayerNorms
+    head = (32 * 20 + 20) + (20 * 2 + 2)  # Dense(20, relu), Dense(2)
+    assert model.count_params() == embeddings + block + head == 657_758
+    attention = model.get_layer("block_1").attention
+    assert attention.key_dim == 32 and attention.dropout == 0.0  # dropout after it only
+    assert model.get_layer("head_dense").units == 20
+    assert isinstance(model.get_layer("head_dense_dropout"), keras.layers.Dropout)
+    # Without the hidden head layer, the output reads the pooled vector.
+    bare = transformer_classifier(head_units=0)
+    assert bare.count_params() == embeddings + block + (32 * 2 + 2)
+    assert "head_dense" not in [layer.name for layer in bare.layers]
+    assert transformer_classifier(key_dim=16).get_layer("block_1").attention.key_dim == 16
+
+
 @pytest.mark.parametrize("pooling", ["flatten", "mean", "token"])
 def test_vit_pooling(pooling):
     model = vit(
@@ -149,7 +169,7 @@ def test_vit_is_the_keras_io_configuration():
     assert model.get_layer("resize").output.shape[1:] == (72, 72, 3)
     assert model.get_layer("patch_embedding").output.shape[1:] == (144, 256)  # 12 x 12 patches
     block = model.get_layer("block_1")
-    assert block.attention._key_dim == 64 and block.ff_dim == 512 and block.num_heads == 4
+    assert block.attention.key_dim == 64 and block.ff_dim == 512 and block.num_heads == 4
     assert model.output.shape[-1] == 100  # CIFAR-100, the example's dataset
 
 
@@ -165,6 +185,8 @@ def test_vit_is_the_keras_io_configuration():
         (lambda: gpt_mini(num_layers=0), "num_layers=0"),
         (lambda: transformer_classifier(dropout=1.0), "dropout=1.0"),
         (lambda: transformer_classifier(classifier_activation="relu"), "'relu'"),
+        (lambda: transformer_classifier(key_dim=0), "key_dim=0"),
+        (lambda: transformer_classifier(head_units=-1), "head_units=-1"),
     ],
 )
 def test_invalid_arguments_raise(build, match):

@@ -285,15 +285,31 @@ def _read(recipe, builder, split):
     return dataset.map(select, num_parallel_calls=AUTOTUNE)
 
 
-def _vectorizer(recipe, vocabulary, sequence_length):
+def _vectorizer(recipe, vocabulary, sequence_length, ragged=False):
     return keras.layers.TextVectorization(
         max_tokens=recipe.max_tokens if vocabulary is None else None,
         standardize=recipe.standardize,
         split=recipe.split,
         output_sequence_length=sequence_length,
         vocabulary=None if vocabulary is None else list(vocabulary),
+        ragged=ragged,
         name=f"{recipe.name}_vectorizer",
     )
+
+
+def _last_tokens_vectorizer(recipe, vocabulary, length):
+    """Returns `f(texts)`: the last `length` token ids of each text, padded after.
+
+    `TextVectorization(output_sequence_length=...)` keeps the first tokens;
+    this keeps the last, as `keras.utils.pad_sequences` does by default.
+    """
+    layer = _vectorizer(recipe, vocabulary, None, ragged=True)
+
+    def vectorize(texts):
+        ids = layer(texts)[:, -length:]  # ragged (B, <= length)
+        return ids.to_tensor(0, shape=[None, length])  # (B, length)
+
+    return vectorize
 
 
 def _vocabulary(recipe, builder, vocabulary):
@@ -352,18 +368,21 @@ def _finisher(recipe, vocabulary):
         for length in (recipe.sequence_length, recipe.output_length)
         if length is not None
     }
+    inputs_layer = layers[recipe.sequence_length]
+    if recipe.keep_tokens == "last":  # the inputs only; targets are never cut
+        inputs_layer = _last_tokens_vectorizer(recipe, vocabulary, recipe.sequence_length)
 
-    def vectorize(texts, length):
-        ids = tf.cast(layers[length](texts), tf.int32)
+    def vectorize(texts, length, layer=None):
+        ids = tf.cast((layer or layers[length])(texts), tf.int32)
         # Keep the static batch size that `drop_remainder=True` gives.
         return tf.ensure_shape(ids, texts.shape.concatenate([length]))
 
     if recipe.kind == "seq2seq":
         return lambda x, y: (
-            vectorize(x, recipe.sequence_length),
+            vectorize(x, recipe.sequence_length, inputs_layer),
             vectorize(y, recipe.output_length),
         )
-    return lambda x, y: (vectorize(x, recipe.sequence_length), y)
+    return lambda x, y: (vectorize(x, recipe.sequence_length, inputs_layer), y)
 
 
 def _lm_windows(recipe, dataset, vocabulary, stride=None):
