@@ -91,7 +91,10 @@ register_recipe("vit", "cifar10", TrainingRecipe(**_KERAS_IO_VIT))
 # 1e-3 for its 10M-parameter model: on this 0.4M-parameter one, 5e-3 reached
 # 1.88 bits/char on test after 2,261 steps where 2e-3 reached 1.95 after 1,500
 # (exp runs, 2026-12-02); training windows overlap (stride 32, see the data recipe).
+# Dropout 0: with 0.1 a 5-epoch run (seed 0) ended at train 1.79, validation
+# 1.87, test 1.74 bits per character: underfitting, where dropout only slows learning.
 register_recipe("gpt_mini", "tiny_corpus", TrainingRecipe(
+    model_args={"dropout": 0.0},
     batch_size=32, epochs=5, optimizer="adamw", learning_rate=5e-3, beta_2=0.99,
     weight_decay=0.1, clipnorm=1.0, schedule="cosine", warmup_steps=100,
     final_learning_rate=0.1,

@@ -20,6 +20,7 @@ import warnings
 import keras
 
 from keras_zoo import checks, data, distribute, registry, runs
+from keras_zoo import metrics as _metrics  # noqa: F401  registers the losses and metrics runs save
 from keras_zoo import weights as weights_lib
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.archive import check_keras_archive
