@@ -214,7 +214,9 @@ def main(argv=None):
         proc.wait()
         kill += 1
         problems = check_folder(run)
-        if name == "term" and proc.returncode != 143:
+        finished = os.path.exists(os.path.join(run, "metrics.json"))
+        if name == "term" and proc.returncode != 143 and not (proc.returncode == 0 and finished):
+            # (exit 0 is right when the signal came as the run finished)
             problems.append(f"SIGTERM gave exit code {proc.returncode}, not 143: "
                             f"{''.join(proc.stderr_text).strip()[-300:]}")
         phase += f", SIG{name.upper()}"
