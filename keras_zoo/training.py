@@ -292,7 +292,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
         info = registry.model_info(model_or_name)
         data.check_compatible(info, spec)
         task, family, name = info.task, info.family, info.name
-        args = model_args_for(info, spec, model_args)
+        if model_args is not None and not isinstance(model_args, dict):
+            model_args_for(info, spec, model_args)  # raises the clear error
     elif isinstance(model_or_name, keras.Model):
         if model_args:
             raise InvalidArgumentError(
@@ -313,8 +314,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
         base, recipe = recipe, None
     shortcuts = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v}
     resolved = recipes.override(base, {**(recipe or {}), **shortcuts})
-    if model is None and resolved.model_args:  # the recipe's, then the user's
-        args = model_args_for(info, spec, {**resolved.model_args, **(model_args or {})})
+    if model is None:  # the dataset's, the recipe's, then the user's
+        args = model_args_for(info, spec, {**(resolved.model_args or {}), **(model_args or {})})
     transfer = None
     tuning = any(v is not None for v in (weights, freeze, unfreeze_after, lora_rank))
     if model is None:

@@ -35,7 +35,8 @@ def test_benchmark_prints_every_column(capsys):
 
 def test_forward_flops_counts_conv_and_dense():
     benchmark = _benchmark()
-    model = kz.create_model("simple_cnn", input_shape=(8, 8, 1), filters=(2,), dropout=0.0)
+    model = kz.create_model("simple_cnn", input_shape=(8, 8, 1), filters=(2,), dropout=0.0,
+                            padding="same")
     conv = 2 * 3 * 3 * 1 * 2 * 8 * 8
     dense = 2 * (4 * 4 * 2) * 10
     assert benchmark.forward_flops(model) == conv + dense
