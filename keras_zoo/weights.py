@@ -590,6 +590,9 @@ def _load_backbone_of_bare_file(model, path, source, name, args, headless):
 
 
 def _load_weights_file(model, path, source, name, args):
+    from keras_zoo.archive import check_weights_file
+
+    check_weights_file(path)  # the absolute size limit, before h5py reads any array
     try:
         model.load_weights(path)
     except (OSError, ValueError, KeyError, TypeError) as e:

@@ -320,3 +320,10 @@ def test_cli_refuses_bombs_in_a_capped_process_within_200_mb_of_a_normal_evaluat
         assert code == 2 and len(stderr) == 1, stderr
         assert stderr[0].startswith("error: Refused the file before loading it"), stderr
         assert peak <= normal + 200 * (1 << 20), (key, peak, normal)
+
+
+def test_create_model_refuses_a_weights_file_declaring_huge_arrays(bombs, monkeypatch):
+    monkeypatch.setenv(archive.MAX_BYTES_ENV, "100M")
+    with pytest.raises(kz.InvalidArgumentError, match=r"the arrays in h5_bomb\.weights\.h5 "
+                                                      r"declare 762\.9 MiB, over the limit"):
+        kz.create_model("mlp", weights=str(bombs["h5_bomb"]))

@@ -75,7 +75,9 @@ def install_commands():
                 [line] if "pip install " in line and "`" not in line else [])
             for span in spans:
                 command = span.split("#")[0].split("&&")[-1].strip()
-                yield where, command[command.index("pip install"):]
+                command = command[command.index("pip install"):]
+                if command != "pip install":  # the words in prose, not a command to copy
+                    yield where, command
 
 
 def install_problem(command):
