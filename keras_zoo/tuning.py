@@ -320,7 +320,7 @@ def _objective(objective, task):
     if task == "seq2seq":
         names.append("exact_match")
     if task == "language_modeling":
-        names += ["bits_per_char", "bits_per_token"]
+        names += ["bits_per_char", "bits_per_token"]  # masked LM: loss and accuracy
     accepted = [f"val_{n}" for n in names]
     if objective not in accepted:
         raise InvalidArgumentError(
@@ -602,9 +602,12 @@ def _prepare_search_data(plan):
     """Training and validation splits of the plan's dataset; the test split is not read."""
     from keras_zoo import data
 
-    return data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
-                        data_dir=plan.data_dir, augment=plan.recipe.augment,
-                        translate=plan.recipe.translate, with_test=False)
+    from keras_zoo.data import masking
+
+    prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
+                            data_dir=plan.data_dir, augment=plan.recipe.augment,
+                            translate=plan.recipe.translate, with_test=False)
+    return masking.for_task(plan.task, prepared, plan.seed)
 
 
 def _trial_rows(oracle, goal, by_name):
