@@ -45,6 +45,7 @@ with _filtered_stderr():  # TensorFlow's native start-up notices
         publish,
         register_weights,
     )
+    from keras_zoo.tuning import TuneResult, tune
 
 __all__ = [
     "DamagedRunFileError",
@@ -57,6 +58,7 @@ __all__ = [
     "ModelInfo",
     "RunFolderInUseError",
     "TrainingRecipe",
+    "TuneResult",
     "UnknownNameError",
     "WeightsEntry",
     "WeightsError",
@@ -79,4 +81,5 @@ __all__ = [
     "recipe",
     "register_model",
     "register_weights",
+    "tune",
 ]

@@ -6,6 +6,7 @@ keras-zoo info resnet20
 keras-zoo train simple_cnn --dataset digits --epochs 10 --output runs/cnn
 keras-zoo train --config runs/cnn/config.json --output runs/cnn-again
 keras-zoo evaluate runs/cnn
+keras-zoo tune mlp --dataset digits --trials 20 --epochs 5 --output runs/tune-mlp
 keras-zoo generate runs/dcgan --num 64 --out samples.png
 keras-zoo generate runs/gpt --prompt "def " --length 200
 keras-zoo datasets
@@ -109,6 +110,32 @@ def build_parser():
                    help="with --freeze: unfreeze after N epochs at learning rate 1e-5")
     p.add_argument("--lora-rank", type=int, help="LoRA on a Transformer's attention (rank)")
     p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("tune", parents=[common], help="search hyper-parameters (keras-tuner)",
+                       description="Search hyper-parameters on keras-tuner, scoring each trial "
+                       "on the validation split; refit the best with the full recipe and test "
+                       "it once. Rerun the same command to resume a killed search.")
+    p.add_argument("name", help="model name")
+    p.add_argument("--dataset", help="dataset name (default: the model's)")
+    p.add_argument("--trials", type=int, default=10, help="configurations to try (default 10)")
+    p.add_argument("--algorithm", default="random", help="random (default), bayesian, hyperband")
+    p.add_argument("--objective", default="val_accuracy",
+                   help="validation metric, e.g. val_accuracy (default) or val_loss")
+    p.add_argument("--epochs", type=int, help="epochs per trial (default: the recipe's)")
+    p.add_argument("--space", help="search space, a JSON file or inline JSON {name: [choices] "
+                   "| {\"min\": a, \"max\": b, \"sampling\": \"log\"}} (default: from "
+                   "the model's knobs and the recipe)")
+    p.add_argument("--output", help="tuning folder (trials, scores.png, best_config.json, best/)")
+    p.add_argument("--seed", type=int, help="seed of the search and of every trial")
+    p.add_argument("--data-dir", help="tfds data folder")
+    p.add_argument("--arg", dest="model_args", action="append", type=_model_arg, default=[],
+                   metavar="KEY=VALUE", help="model argument for every trial (repeatable)")
+    p.add_argument("--recipe", dest="recipe_args", action="append", type=_model_arg,
+                   default=[], metavar="FIELD=VALUE",
+                   help="recipe field for every trial and the refit (repeatable)")
+    p.add_argument("--no-refit", action="store_true", help="search only; do not refit the best")
+    p.add_argument("--overwrite", action="store_true", help="start the search again")
+    p.set_defaults(run=_cmd_tune)
 
     p = sub.add_parser("recipe", parents=[common], help="print a training recipe",
                        description="Print the training recipe of a model on a dataset: "
@@ -328,6 +355,45 @@ def _cmd_train(args):
     print(f"{args.name} on {dataset}: {where} {scores}  ({seconds:.0f} s)")
     if result.output_dir:
         print(f"run saved in {result.output_dir}")
+
+
+def _cmd_tune(args):
+    import keras_zoo as kz
+    from keras_zoo import tuning
+
+    space = None
+    if args.space is not None:
+        text = args.space
+        if not text.lstrip().startswith("{"):
+            try:
+                with open(text) as f:
+                    text = f.read()
+            except OSError as e:
+                raise InvalidArgumentError(f"Cannot read the search space ({e.strerror}). "
+                                           f"Received: --space {args.space!r}") from None
+        try:
+            space = json.loads(text)
+        except ValueError as e:
+            raise InvalidArgumentError(f"The search space is not valid JSON ({e}). "
+                                       f"Received: --space {args.space!r}") from None
+    dataset = args.dataset or kz.model_info(args.name).dataset
+    result = tuning.tune(
+        args.name, dataset, space, trials=args.trials, algorithm=args.algorithm,
+        objective=args.objective, epochs=args.epochs, output_dir=args.output, seed=args.seed,
+        recipe=dict(args.recipe_args) or None, model_args=dict(args.model_args) or None,
+        data_dir=args.data_dir, refit=not args.no_refit, overwrite=args.overwrite)
+    if result.best_values is None:
+        print("worker finished; the chief reports the search")
+        return
+    values = "  ".join(f"{k}={v!r}" for k, v in result.best_values.items())
+    print(f"best of {len(result.trials)} trials: {args.objective} {result.best_score:.4f}  "
+          f"{values}")
+    if result.metrics is not None:
+        scores = "  ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()))
+        print(f"refitted with the full recipe: test {scores}")
+    if result.output_dir:
+        print(f"rerun the best: keras-zoo train --config "
+              f"{os.path.join(result.output_dir, tuning.BEST_CONFIG)}")
 
 
 # config.json key -> `train` option it fills when not given on the command line.

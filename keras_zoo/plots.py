@@ -109,3 +109,43 @@ def plot_history(history, path):
         ax.legend()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return path
+
+
+def plot_trials(scores, path, objective, higher_is_better=True):
+    """Plots a hyper-parameter search: the score of each trial and the best so far.
+
+    Args:
+        scores: the objective of each trial, in trial order; None for a
+            trial that failed.
+        path: the PNG file to write; parent folders are created.
+        objective: the metric's name, for the axis label.
+        higher_is_better: whether the best so far is the maximum.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> plot_trials([0.91, None, 0.95], "scores.png", "val_accuracy")
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    trials = np.arange(1, len(scores) + 1)
+    values = np.array([np.nan if s is None else s for s in scores], dtype="float64")
+    best, best_so_far = np.nan, []
+    for value in values:
+        if not np.isnan(value) and (np.isnan(best) or (value > best) == higher_is_better
+                                    and value != best):
+            best = value
+        best_so_far.append(best)
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(trials, values, "o", label="trial")
+    ax.plot(trials, best_so_far, "-", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.legend()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    return path

@@ -157,6 +157,17 @@ for _name in ("gru_classifier", "lstm_classifier", "transformer_classifier"):
         expected=None if _name == "lstm_classifier" else Expected(
             "accuracy", 0.999, 0.0, source="keras-zoo target: near the linear model's 100%")))
 
+# BERT (Devlin et al. 2018, appendix A.2) pretrains with Adam, weight decay 0.01,
+# warm-up then linear decay; this small model takes gpt_mini's schedule on the
+# same corpus (AdamW 5e-3 with warm-up and cosine decay, clipping 1.0) and
+# BERT's weight decay.
+register_recipe("bert_mini", "tiny_corpus", TrainingRecipe(
+    batch_size=32, epochs=5, optimizer="adamw", learning_rate=5e-3, beta_2=0.99,
+    weight_decay=0.01, clipnorm=1.0, schedule="cosine", warmup_steps=100,
+    final_learning_rate=0.1,
+    reference="Devlin et al. 2018 (BERT), appendix A.2: AdamW with warm-up, weight decay "
+    "0.01; the rate and cosine decay of this zoo's gpt_mini recipe."))
+
 # --- GANs. ------------------------------------------------------------------------------
 
 # Radford et al. 2015, section 4: Adam, learning rate 2e-4, beta_1 0.5, batch 128.

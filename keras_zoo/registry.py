@@ -29,6 +29,7 @@ TASKS = (
     "text_classification",  # (T,) token ids -> class logits
     "seq2seq",  # (T_in,) token ids -> (T_out, vocab) logits
     "language_modeling",  # (T,) token ids -> (T, vocab) next-token logits
+    "masked_language_modeling",  # (T,) ids with [MASK]s -> (T, vocab + 1) original-token logits
     "image_generation",  # noise -> images; trained on images alone
 )
 
@@ -145,6 +146,7 @@ _DEFAULT_INPUTS = {
     "text_classification": "text",
     "seq2seq": "seq2seq",
     "language_modeling": "lm",
+    "masked_language_modeling": "lm",  # the pipeline masks it (keras_zoo.data.masking)
     "image_generation": "image",
 }
 

@@ -22,6 +22,7 @@ import keras
 from keras_zoo import checks, data, distribute, registry, runs
 from keras_zoo import metrics as _metrics  # noqa: F401  registers the losses and metrics runs save
 from keras_zoo import weights as weights_lib
+from keras_zoo.data import masking
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.archive import check_keras_archive
 from keras_zoo.errors import InvalidArgumentError, ZooError, check_positive_int, unknown_name
@@ -121,10 +122,14 @@ def compile_defaults(task, *, from_logits=True, recipe=None, steps_per_epoch=1,
     if task == "language_modeling":
         name = "bits_per_char" if character_level else "bits_per_token"
         metrics.append(zoo_metrics.BitsPerToken(name=name, from_logits=from_logits))
+    # Masked LM: the weights are 1 on the chosen tokens only (keras_zoo.data.masking),
+    # so the loss is their mean, not a mean over every position.
+    reduction = "mean_with_sample_weight" if task == "masked_language_modeling" \
+        else "sum_over_batch_size"
     return {
         "optimizer": optimizer,
         "loss": zoo_metrics.SparseCrossentropy(from_logits=from_logits,
-                                               label_smoothing=smoothing),
+                                               label_smoothing=smoothing, reduction=reduction),
         "metrics": metrics,
     }
 
@@ -434,6 +439,7 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
                             data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
                             augment=plan.recipe.augment, translate=plan.recipe.translate)
+    prepared = masking.for_task(plan.task, prepared, plan.seed)  # masked LM: mask the windows
     if plan.seed is not None:  # preparing a dataset the first time draws random numbers too
         _set_seed(plan.seed)
     if plan.output_dir is not None:
@@ -798,6 +804,9 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
              "test": spec.test_split}.get(split, split)
     dataset = data.load_dataset(dataset_name, split, batch_size=batch_size or spec.batch_size,
                                 shuffle=False, data_dir=data_dir, vocabulary=vocabulary)
+    if task == masking.TASK:
+        seed = masking.VALIDATION_SEED if split == spec.validation_split else masking.TEST_SEED
+        dataset = masking.masked_lm(dataset, spec.vocab_size, seed=seed, training=False)
     if not model.compiled:
         compile_model(model, task, character_level=data.is_character_level(dataset_name))
     results = model.evaluate(_for_evaluation(dataset), return_dict=True, verbose=0)

@@ -53,6 +53,8 @@ def test_tiny_forward_and_fit_step(name):
         assert out.shape == (4, args["output_length"], args["vocab_size"])
     elif info.task == "language_modeling":
         assert out.shape == (4, args["sequence_length"], args["vocab_size"])
+    elif info.task == "masked_language_modeling":  # and the [MASK] id
+        assert out.shape == (4, args["sequence_length"], args["vocab_size"] + 1)
     elif info.task == "image_generation":
         assert out.shape == (4,) + tuple(args["input_shape"])
 

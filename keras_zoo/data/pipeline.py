@@ -605,7 +605,7 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
 
 @folders.translated
 def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=False,
-            vocabulary=None, augment=(), translate=4):
+            vocabulary=None, augment=(), translate=4, with_test=True):
     """Returns the training, validation and test splits and the vocabulary.
 
     Args:
@@ -618,6 +618,8 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
         augment: augmentations of training images, names from
             `keras_zoo.recipes.AUGMENTATIONS` (a training recipe's `augment`).
         translate: pixels of the `"translate"` augmentation.
+        with_test: False leaves `test` None and never reads the test split
+            (hyper-parameter search, `keras_zoo.tuning`).
 
     Returns:
         A `PreparedData(spec, train, validation, test, vocabulary)`.
@@ -646,6 +648,6 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
         spec=spec,
         train=split_dataset(recipe.train_split, True),
         validation=split_dataset(recipe.validation_split, False),
-        test=split_dataset(recipe.test_split, False),
+        test=split_dataset(recipe.test_split, False) if with_test else None,
         vocabulary=vocabulary,
     )

@@ -1,3 +1,3 @@
 """Model families. Importing this package registers every model."""
 
-from keras_zoo.models import cnn, dense, gan, rnn, transformer  # noqa: F401
+from keras_zoo.models import bert, cnn, dense, gan, rnn, transformer  # noqa: F401
