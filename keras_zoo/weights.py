@@ -429,8 +429,8 @@ _POOL_LIKE = ("Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
 def cut_head(model, pooling=None):
     """The model's backbone: its graph cut before the head, as keras.applications does.
 
-    The head (the layer named `predictions` or `logits`) and the dropout
-    before it are cut; then the model's own pooling (Flatten, global pooling,
+    The head (the layer named `predictions` or `logits`, and the Dropout
+    and `head_*` layers before it) is cut; then the model's own pooling (Flatten, global pooling,
     class-token crop), back to the last feature map: `(B, H, W, C)` for CNNs,
     `(B, T, C)` for Transformers. `pooling="avg"` or `"max"` pools that map
     into `(B, C)` (masked positions of a text model are left out of the
@@ -444,7 +444,10 @@ def cut_head(model, pooling=None):
 
     head = _head(model)
     features = head._inbound_nodes[0].arguments.keras_tensors[0]  # (B, ..., C)
-    while isinstance(_producer(features), keras.layers.Dropout):
+    # The classifier head: Dropout and the layers named head_* (vit's and
+    # transformer_classifier's hidden head layers, as keras.applications drops VGG's fc layers).
+    while isinstance(_producer(features), keras.layers.Dropout) or \
+            _producer(features).name.startswith("head_"):
         features = _input_of(features)
     while type(_producer(features)).__name__ in _POOL_LIKE:
         features = _input_of(features)
