@@ -46,13 +46,13 @@ def build():
     from keras_zoo import data, training
     from keras_zoo.errors import ZooError
 
-    recipes = data.RECIPES
-    dataset_table = {
-        name: {"kind": r.kind, "source": r.source, "batch_size": r.batch_size,
-               "epochs": r.epochs, "description": r.description,
-               "offline": is_offline(r.source)}
-        for name, r in sorted(recipes.items())
-    }
+    dataset_table = {}
+    for name in kz.list_datasets():
+        spec = kz.dataset_spec(name)
+        dataset_table[name] = {"kind": spec.kind, "source": spec.source,
+                               "batch_size": spec.batch_size, "epochs": spec.epochs,
+                               "description": spec.description,
+                               "offline": is_offline(spec.source)}
     model_table = {}
     for name in kz.list_models():
         info = kz.model_info(name)
