@@ -7,79 +7,75 @@ kz.list_models(family="cnn")
 result = kz.fit("simple_cnn", "digits")
 result.metrics
 ```
+
+`import keras_zoo` itself is cheap: the public names below load Keras,
+TensorFlow, every model and the offline tfds builders on first use (PEP 562
+module `__getattr__`), so the `keras-zoo` command answers `--help`, `list`,
+`info` and `datasets` without importing TensorFlow.
 """
 
 __version__ = "0.1.0"
 
-from keras_zoo._quiet import filtered_stderr as _filtered_stderr
+# public name -> the module defining it.
+_EXPORTS = {
+    "DamagedRunFileError": "keras_zoo.errors",
+    "DatasetNotAvailableError": "keras_zoo.errors",
+    "IncompatibleError": "keras_zoo.errors",
+    "InvalidArgumentError": "keras_zoo.errors",
+    "RunFolderInUseError": "keras_zoo.errors",
+    "UnknownNameError": "keras_zoo.errors",
+    "WeightsError": "keras_zoo.errors",
+    "ZooError": "keras_zoo.errors",
+    "dataset_spec": "keras_zoo.data",
+    "list_datasets": "keras_zoo.data",
+    "load_dataset": "keras_zoo.data",
+    "get_strategy": "keras_zoo.distribute",
+    "Expected": "keras_zoo.recipes",
+    "TrainingRecipe": "keras_zoo.recipes",
+    "recipe": "keras_zoo.recipes",
+    "ExportError": "keras_zoo.export",
+    "export": "keras_zoo.export",
+    "ModelInfo": "keras_zoo.registry",
+    "create_model": "keras_zoo.registry",
+    "list_models": "keras_zoo.registry",
+    "model_info": "keras_zoo.registry",
+    "register_model": "keras_zoo.registry",
+    "FitResult": "keras_zoo.training",
+    "evaluate": "keras_zoo.training",
+    "fit": "keras_zoo.training",
+    "load_model": "keras_zoo.training",
+    "WeightsEntry": "keras_zoo.weights",
+    "enable_lora": "keras_zoo.weights",
+    "list_weights": "keras_zoo.weights",
+    "merge_lora": "keras_zoo.weights",
+    "publish": "keras_zoo.weights",
+    "register_weights": "keras_zoo.weights",
+    "TuneResult": "keras_zoo.tuning",
+    "tune": "keras_zoo.tuning",
+}
 
-with _filtered_stderr():  # TensorFlow's native start-up notices
-    from keras_zoo import models as _models  # noqa: F401  registers every model
-    from keras_zoo.data import dataset_spec, list_datasets, load_dataset
-    from keras_zoo.distribute import get_strategy
-    from keras_zoo.errors import (
-        DamagedRunFileError,
-        DatasetNotAvailableError,
-        IncompatibleError,
-        InvalidArgumentError,
-        RunFolderInUseError,
-        UnknownNameError,
-        WeightsError,
-        ZooError,
-    )
-    from keras_zoo.recipes import Expected, TrainingRecipe, recipe
-    from keras_zoo.export import ExportError, export
-    from keras_zoo.registry import (
-        ModelInfo,
-        create_model,
-        list_models,
-        model_info,
-        register_model,
-    )
-    from keras_zoo.training import FitResult, evaluate, fit, load_model
-    from keras_zoo.weights import (
-        WeightsEntry,
-        enable_lora,
-        list_weights,
-        merge_lora,
-        publish,
-        register_weights,
-    )
-    from keras_zoo.tuning import TuneResult, tune
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "DamagedRunFileError",
-    "DatasetNotAvailableError",
-    "Expected",
-    "ExportError",
-    "FitResult",
-    "IncompatibleError",
-    "InvalidArgumentError",
-    "ModelInfo",
-    "RunFolderInUseError",
-    "TrainingRecipe",
-    "TuneResult",
-    "UnknownNameError",
-    "WeightsEntry",
-    "WeightsError",
-    "ZooError",
-    "create_model",
-    "dataset_spec",
-    "enable_lora",
-    "evaluate",
-    "export",
-    "fit",
-    "get_strategy",
-    "list_datasets",
-    "list_models",
-    "list_weights",
-    "load_dataset",
-    "load_model",
-    "merge_lora",
-    "model_info",
-    "publish",
-    "recipe",
-    "register_model",
-    "register_weights",
-    "tune",
-]
+
+def _load():
+    """Imports everything the public API needs, once (as an eager import would)."""
+    import importlib
+
+    from keras_zoo._quiet import filtered_stderr
+
+    with filtered_stderr():  # TensorFlow's native start-up notices
+        importlib.import_module("keras_zoo.models")  # registers every model
+        importlib.import_module("keras_zoo.data")  # registers the offline tfds builders
+        for name, module in _EXPORTS.items():
+            globals()[name] = getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        _load()
+        return globals()[name]
+    raise AttributeError(f"module 'keras_zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -27,6 +27,7 @@ import time
 import traceback
 import warnings
 
+from keras_zoo import __version__
 from keras_zoo._quiet import filtered_stderr
 from keras_zoo.errors import InvalidArgumentError, ZooError
 
@@ -61,6 +62,7 @@ def build_parser():
                         help="show TensorFlow logs and full tracebacks")
     parser = _Parser(prog="keras-zoo", parents=[common],
                      description="Known-good Keras 3 models by name, fitted on datasets.")
+    parser.add_argument("--version", action="version", version=f"keras-zoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("list", parents=[common], help="list the models",
@@ -69,7 +71,7 @@ def build_parser():
     p.add_argument("--family", help="dense, cnn, rnn, transformer or gan")
     p.add_argument("--task", help="e.g. image_classification")
     p.add_argument("--params", action="store_true",
-                   help="also build each model to count its parameters (slower)")
+                   help="also show each model's parameter count at its defaults")
     p.set_defaults(run=_cmd_list)
 
     p = sub.add_parser("info", parents=[common], help="describe a model",
@@ -89,12 +91,15 @@ def build_parser():
     p.add_argument("--dataset", help="dataset name (default: the model's)")
     p.add_argument("--epochs", type=int, help="default: the dataset recipe's")
     p.add_argument("--batch-size", type=int, help="default: the dataset recipe's")
-    p.add_argument("--output", help="run folder (config, history, model, checkpoints)")
+    p.add_argument("--output", help="run folder (config, history, model, checkpoints); "
+                   "without it nothing is saved")
     p.add_argument("--seed", type=int, help="repeatable run (TensorFlow op determinism)")
     p.add_argument("--strategy", help="auto (default), cpu, one_device, mirrored, ...")
     p.add_argument("--precision",
                    help="auto (default), float32, mixed_bfloat16 or mixed_float16")
-    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="train this many batches per epoch, the training data repeating "
+                        "(default: one pass over the training split)")
     p.add_argument("--data-dir", help="tfds data folder")
     p.add_argument("--arg", dest="model_args", action="append", type=_model_arg, default=[],
                    metavar="KEY=VALUE", help="model argument, e.g. --arg width=8 (repeatable)")
@@ -165,7 +170,8 @@ def build_parser():
     p.add_argument("--weights", help="a registered weights name (or file, run, URL) for the "
                    "model named by PATH, e.g. `keras-zoo generate gpt_mini --weights tiny_corpus`")
     p.add_argument("--num", type=int, default=64, help="number of images (GAN)")
-    p.add_argument("--out", help="PNG file to write (GAN)")
+    p.add_argument("--out", default="samples.png",
+                   help="PNG file to write (GAN; default samples.png)")
     p.add_argument("--prompt", help="text to continue (language model)")
     p.add_argument("--length", type=int, default=200, help="tokens to generate")
     p.add_argument("--temperature", type=float, default=0.8,
@@ -278,14 +284,24 @@ def _table(rows, header):
 
 
 def _cmd_list(args):
-    import keras_zoo as kz
+    import fnmatch
 
+    from keras_zoo import catalog, registry
+    from keras_zoo.errors import unknown_name
+
+    if args.family is not None and args.family not in registry.FAMILIES:
+        raise unknown_name("family", args.family, registry.FAMILIES)
+    if args.task is not None and args.task not in registry.TASKS:
+        raise unknown_name("task", args.task, registry.TASKS)
     rows = []
-    for name in kz.list_models(args.pattern, family=args.family, task=args.task):
-        info = kz.model_info(name)
-        row = [name, info.family, info.task, info.dataset]
+    for name, info in sorted(catalog.models().items()):
+        if (args.pattern is not None and not fnmatch.fnmatch(name, args.pattern)
+                or args.family not in (None, info["family"])
+                or args.task not in (None, info["task"])):
+            continue
+        row = [name, info["family"], info["task"], info["dataset"]]
         if args.params:
-            row.insert(3, f"{kz.create_model(name).count_params():,}")
+            row.insert(3, f"{info['params']:,}")
         rows.append(row)
     header = ["name", "family", "task", "dataset"]
     if args.params:
@@ -293,28 +309,36 @@ def _cmd_list(args):
     _table(rows, header)
 
 
-def _cmd_info(args):
-    import keras_zoo as kz
+def _catalog_model(name):
+    from keras_zoo import catalog
+    from keras_zoo.errors import unknown_name
 
-    info = kz.model_info(args.name)
-    print(f"{info.name}: {info.description}")
-    print(f"  family     {info.family}")
-    print(f"  task       {info.task}")
-    print(f"  inputs     {', '.join(info.inputs)}")
-    print(f"  dataset    {info.dataset}")
-    print(f"  reference  {info.reference}")
+    table = catalog.models()
+    if name not in table:
+        raise unknown_name("model", name, table)
+    return table[name]
+
+
+def _cmd_info(args):
+    info = _catalog_model(args.name)
+    print(f"{args.name}: {info['description']}")
+    print(f"  family     {info['family']}")
+    print(f"  task       {info['task']}")
+    print(f"  inputs     {', '.join(info['inputs'])}")
+    print(f"  outputs    {info['outputs']}")
+    print(f"  params     {info['params']:,} (at the defaults below)")
+    print(f"  dataset    {info['dataset']}")
+    print(f"  reference  {info['reference']}")
     print("  arguments (override with `keras-zoo train --arg KEY=VALUE`):")
-    for key, value in info.defaults.items():
+    for key, value in info["defaults"].items():
         print(f"    {key}={value!r}")
 
 
 def _cmd_datasets(args):
-    import keras_zoo as kz
+    from keras_zoo import catalog
 
-    rows = []
-    for name in kz.list_datasets():
-        spec = kz.dataset_spec(name)
-        rows.append([name, spec.kind, spec.batch_size, spec.epochs, spec.source])
+    rows = [[name, d["kind"], d["batch_size"], d["epochs"], d["source"]]
+            for name, d in sorted(catalog.datasets().items())]
     _table(rows, ["name", "kind", "batch", "epochs", "source"])
 
 
@@ -328,13 +352,17 @@ def _cmd_recipe(args):
 
 
 def _cmd_train(args):
-    import keras_zoo as kz
-
     if args.config:
         _fill_from_config(args)
     if args.name is None:
         raise _UsageError("keras-zoo train: give a model name, or --config RUN/config.json "
                           "(see keras-zoo train --help)")
+    if args.dataset is None:
+        hint = offline_hint(args.name, args.data_dir)
+        if hint:
+            print(hint, file=sys.stderr, flush=True)
+    import keras_zoo as kz
+
     dataset = args.dataset or kz.model_info(args.name).dataset
     start = time.time()
     import signal
@@ -355,6 +383,34 @@ def _cmd_train(args):
     print(f"{args.name} on {dataset}: {where} {scores}  ({seconds:.0f} s)")
     if result.output_dir:
         print(f"run saved in {result.output_dir}")
+    else:
+        print("nothing saved (no --output); add --output DIR to keep the model and its run")
+
+
+def offline_hint(name, data_dir=None):
+    """One line for a first `keras-zoo train NAME` whose default dataset needs a download.
+
+    Returns None when the model is unknown (the error comes later), its
+    default dataset needs no download, or that dataset is already in the tfds
+    data folder. Reads the static catalog only, so it prints before anything
+    else (TensorFlow's start-up, the `Strategy ...` line).
+    """
+    from keras_zoo import catalog
+
+    info = catalog.models().get(name)
+    if info is None or catalog.datasets()[info["dataset"]]["offline"]:
+        return None
+    dataset = info["dataset"]
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.join(
+        os.path.expanduser("~"), "tensorflow_datasets")
+    if os.path.isdir(os.path.join(root, dataset)):
+        return None
+    offline = info["offline_dataset"]
+    instead = (f"offline, try `keras-zoo train {name} --dataset {offline}`; "
+               if offline else "")
+    return (f"note: {name}'s reference dataset {dataset} is downloaded by tfds; {instead}"
+            f"to prepare {dataset} on a machine with network: `tfds build {dataset} "
+            f"--data_dir DIR`, then pass --data-dir DIR.")
 
 
 def _cmd_tune(args):
@@ -490,8 +546,6 @@ def _cmd_generate(args):
     else:
         model = kz.load_model(args.path, safe_mode=not args.unsafe)
     if hasattr(model, "generator"):
-        if not args.out:
-            raise InvalidArgumentError("--out FILE.png is needed to write GAN samples.")
         from keras_zoo import plots
         from keras_zoo.models import gan
 
@@ -499,10 +553,16 @@ def _cmd_generate(args):
         plots.save_image_grid(images, args.out)
         print(f"wrote {args.num} samples to {args.out}")
         return
+    task = _task_of_loaded(model)
+    if task != "language_modeling":
+        raise InvalidArgumentError(
+            f"generate samples from a GAN run (images) or a language model run (text); "
+            f"model {model.name!r} is a {task.replace('_', ' ')} model, which has nothing to "
+            f"generate (use `keras-zoo evaluate`). Received: path={args.path!r}")
     if args.prompt is None:
         raise InvalidArgumentError(
-            f"Model {model.name!r} is not a GAN; give --prompt TEXT to continue text with a "
-            f"language model run. Received: path={args.path!r}"
+            f"Model {model.name!r} is a language model: give --prompt TEXT to continue. "
+            f"Received: path={args.path!r}"
         )
     if source is not None:
         if source.vocabulary is None:
@@ -558,6 +618,16 @@ def _cmd_export(args):
 
     kz.export(args.path, args.out, format=args.format)
     print(f"exported {args.path} as {args.format} to {args.out}")
+
+
+def _task_of_loaded(model):
+    """The task of a loaded, non-GAN model: the registry's, else from its output rank."""
+    from keras_zoo import catalog
+
+    info = catalog.models().get(model.name)
+    if info is not None:
+        return info["task"]
+    return "language_modeling" if len(model.outputs[0].shape) == 3 else "classification"
 
 
 def _read_run_vocabulary(run_dir, path):

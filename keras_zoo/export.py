@@ -16,7 +16,7 @@ kz.export("runs/cnn", "cnn.tflite", format="litert")
 ```python
 import tensorflow as tf
 loaded = tf.saved_model.load("served/cnn")             # no keras-zoo needed
-logits = loaded.serve(images_0_255)
+probabilities = loaded.serve(images_0_255)  # a classifier's softmax head
 ```
 """
 
@@ -46,7 +46,9 @@ def serving_model(model, *, raw_images=None):
     import keras
 
     from keras_zoo import weights
+    from keras_zoo.precision import float32_copy
 
+    model = float32_copy(model)  # mixed precision stays inside training (LiteRT needs float32)
     if hasattr(model, "generator") and hasattr(model, "discriminator"):
         generator = model.generator
         noise = keras.Input(generator.input_shape[1:], name="noise", dtype="float32")

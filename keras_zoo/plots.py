@@ -82,6 +82,7 @@ def plot_history(history, path):
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     history = getattr(history, "history", history)
     if not isinstance(history, dict):
@@ -106,6 +107,7 @@ def plot_history(history, path):
                 ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=label)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "1.5" epochs on short runs
         ax.legend()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return path

@@ -24,9 +24,9 @@ FAMILIES = ("dense", "cnn", "rnn", "transformer", "gan")
 
 # task -> the kinds of data (see `keras_zoo.data`) a model of that task reads.
 TASKS = (
-    "classification",  # features or flattened images -> class logits
-    "image_classification",  # (H, W, C) floats -> class logits
-    "text_classification",  # (T,) token ids -> class logits
+    "classification",  # features or flattened images -> class probabilities
+    "image_classification",  # (H, W, C) floats -> class probabilities
+    "text_classification",  # (T,) token ids -> class probabilities
     "seq2seq",  # (T_in,) token ids -> (T_out, vocab) logits
     "language_modeling",  # (T,) token ids -> (T, vocab) next-token logits
     "masked_language_modeling",  # (T,) ids with [MASK]s -> (T, vocab + 1) original-token logits
@@ -34,6 +34,14 @@ TASKS = (
 )
 
 _REGISTRY = {}
+
+
+def _registry():
+    """The registry, with the zoo's own models (imported on first use: `import
+    keras_zoo` stays free of TensorFlow, so the CLI answers `list` at once)."""
+    import keras_zoo.models  # noqa: F401  registers every built-in model
+
+    return _REGISTRY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +71,11 @@ class ModelInfo:
     defaults: types.MappingProxyType
     tiny: types.MappingProxyType
 
+    @property
+    def outputs(self):
+        """What the model outputs, in words (shape, dtype, and what the head computes)."""
+        return describe_outputs(self.task, self.defaults)
+
     def to_dict(self):
         return {
             "name": self.name,
@@ -73,7 +86,23 @@ class ModelInfo:
             "dataset": self.dataset,
             "reference": self.reference,
             "defaults": dict(self.defaults),
+            "outputs": self.outputs,
         }
+
+
+def describe_outputs(task, defaults):
+    """What a model of `task` with builder `defaults` outputs, in words."""
+    if task == "image_generation":
+        return ("images (B, H, W, C) in [-1, 1] from the generator (tanh); the "
+                "discriminator outputs float32 logits")
+    if task == "language_modeling":
+        return "(B, sequence_length, vocab_size) float32 next-token logits"
+    if task == "seq2seq":
+        return "(B, output_length, vocab_size) float32 logits"
+    if defaults.get("classifier_activation") == "softmax":
+        return ("(B, num_classes) float32 class probabilities (softmax head; "
+                "classifier_activation=None for logits)")
+    return "(B, num_classes) float32 logits"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +198,7 @@ def list_models(pattern=None, *, family=None, task=None):
     if task is not None and task not in TASKS:
         raise unknown_name("task", task, TASKS)
     names = []
-    for name, entry in _REGISTRY.items():
+    for name, entry in _registry().items():
         if pattern is not None and not fnmatch.fnmatch(name, pattern):
             continue
         if family is not None and entry.info.family != family:
@@ -181,7 +210,7 @@ def list_models(pattern=None, *, family=None, task=None):
 
 
 def _entry(name):
-    if not isinstance(name, str) or name not in _REGISTRY:
+    if not isinstance(name, str) or name not in _registry():
         raise unknown_name("model", name, _REGISTRY)
     return _REGISTRY[name]
 
@@ -221,8 +250,8 @@ def _check_type(name, key, value, default):
         accepted = "a number"
     elif isinstance(default, (tuple, list)):
         ok, accepted = isinstance(value, (tuple, list)), "a tuple"
-    elif isinstance(default, str):
-        ok, accepted = isinstance(value, str), "a string"
+    elif isinstance(default, str):  # None too, e.g. classifier_activation=None for logits
+        ok, accepted = value is None or isinstance(value, str), "a string or None"
     else:
         ok = True
     if not ok:

@@ -217,8 +217,15 @@ def _user_errno(error):
 
 
 def save_model(model, path):
-    """Saves a `.keras` file atomically."""
-    atomic_write(path, model.save)
+    """Saves a `.keras` file atomically, in float32 (`precision.float32_copy`).
+
+    Mixed precision stays inside training: the saved layers carry the
+    float32 policy, so reloads, backbones cut from them and exports compute
+    and return float32.
+    """
+    from keras_zoo.precision import float32_copy
+
+    atomic_write(path, float32_copy(model).save)
 
 
 def save_weights(model, path):

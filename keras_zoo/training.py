@@ -12,7 +12,6 @@ kz.evaluate("runs/cnn", "digits")   # the same numbers, from the saved run
 import dataclasses
 import functools
 import importlib.util
-import math
 import os
 import sys
 import warnings
@@ -83,13 +82,15 @@ class FitResult:
     output_dir: str = None
 
 
-def compile_defaults(task, *, from_logits=True, recipe=None, steps_per_epoch=1,
+def compile_defaults(task, *, from_logits=False, recipe=None, steps_per_epoch=1,
                      character_level=False):
     """Returns the default `compile` arguments for a task.
 
     Args:
         task: one of `registry.TASKS`.
-        from_logits: whether the model outputs logits or probabilities.
+        from_logits: whether the model outputs logits (language models, or
+            `classifier_activation=None`) or probabilities (the zoo's
+            classifier default); `compile_model` works it out from the head.
         recipe: a `TrainingRecipe` giving the optimizer, schedule and label
             smoothing; None for Adam 1e-3.
         steps_per_epoch: optimizer steps per epoch (sizes the schedule).
@@ -482,7 +483,7 @@ def _train_and_test(plan, prepared):
     epoch_steps = _epoch_steps(plan, prepared)
     # Keras runs whole executions, so an epoch must be a multiple of
     # steps_per_execution, or the bar and callbacks overshoot (48/44).
-    steps_per_execution = math.gcd(
+    steps_per_execution = _dividing(
         distribute.steps_per_execution(plan.strategy, plan.family), epoch_steps)
     try:
         with plan.strategy.scope():
@@ -538,6 +539,18 @@ def _train_and_test(plan, prepared):
         run_scope.__exit__(None, None, None)
         keras.config.set_dtype_policy(previous_policy)
     return model, history, results
+
+
+def _dividing(steps_per_execution, epoch_steps):
+    """The largest divisor of `epoch_steps` not above `steps_per_execution`.
+
+    E.g. 11 for 16 and digits' 44 batches (Keras would otherwise run 48 steps
+    and show "48/44"). `epoch_steps` None (unknown) keeps `steps_per_execution`.
+    """
+    if not epoch_steps:
+        return steps_per_execution
+    return max(d for d in range(1, min(steps_per_execution, epoch_steps) + 1)
+               if epoch_steps % d == 0)
 
 
 def _set_seed(seed):

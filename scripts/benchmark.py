@@ -223,7 +223,7 @@ def fit_keras(name, arrays, args, batch_size, epochs, seed, *, precision="float3
     try:
         model = kz.create_model(name, **args)
         model.compile(optimizer="adam",
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      loss="sparse_categorical_crossentropy",  # the zoo's softmax head
                       metrics=["accuracy"], steps_per_execution=steps_per_execution,
                       jit_compile=jit_compile)
         timer = EpochTimer()

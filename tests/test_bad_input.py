@@ -195,7 +195,7 @@ CLI_CASES = [
      r"Cannot parse split"),
     ("evaluate: .keras file outside a run", ["evaluate", "{run}/model.keras.copy"],
      r"No such model file"),
-    ("generate: non-GAN without prompt", ["generate", "{run}"], r"is not a GAN; give --prompt"),
+    ("generate: a classifier run", ["generate", "{run}"], r"is a classification model, which has nothing to generate"),
     ("generate: non-UTF-8 prompt", ["generate", "{run}", "--prompt", "caf\udce9"],
      r"not valid UTF-8.*Received: prompt='caf\\udce9'"),
     ("generate: zero images", ["generate", "{run}", "--num", "0"], r"Received: --num=0"),

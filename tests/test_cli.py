@@ -126,12 +126,12 @@ def test_generate_text_from_a_language_model_run(tmp_path, capsys):
 
 
 def test_main_internal_error_exits_1_with_traceback_only_when_verbose(capsys, monkeypatch):
-    import keras_zoo as kz
+    from keras_zoo import catalog
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(kz, "model_info", broken)
+    monkeypatch.setattr(catalog, "models", broken)  # `info` reads the static catalog
     assert cli.main(["info", "mlp"]) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err and "Traceback" not in err

@@ -149,7 +149,7 @@ MIRRORED = """
                                     dropout=0.0)  # no randomness: same maths everywhere
             model.set_weights(initial)  # the same start on every strategy
             model.compile(keras.optimizers.SGD(0.1),
-                          keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          "sparse_categorical_crossentropy",  # softmax head
                           metrics=["accuracy"], steps_per_execution=steps_per_execution)
         distribute.fix_steps_per_execution(model, strategy)
         history = model.fit(data, epochs=2, verbose=0).history

@@ -57,24 +57,24 @@ def test_compile_defaults_per_task():
     defaults = training.compile_defaults("image_classification")
     assert isinstance(defaults["optimizer"], keras.optimizers.Adam)
     assert isinstance(defaults["loss"], SparseCrossentropy)
-    assert defaults["loss"].get_config()["from_logits"] is True
+    assert defaults["loss"].get_config()["from_logits"] is False
     assert [m.name for m in defaults["metrics"]] == ["accuracy"]
     assert [m.name for m in training.compile_defaults("seq2seq")["metrics"]] == [
         "accuracy", "exact_match"]
     assert [m.name for m in training.compile_defaults(
         "language_modeling", character_level=True)["metrics"]] == ["accuracy", "bits_per_char"]
-    assert training.compile_defaults("text_classification", from_logits=False)[
-        "loss"].get_config()["from_logits"] is False
+    assert training.compile_defaults("text_classification", from_logits=True)[
+        "loss"].get_config()["from_logits"] is True
     assert training.compile_defaults("image_generation") == {}
     with pytest.raises(kz.UnknownNameError, match="classification"):
         training.compile_defaults("clasification")
 
 
 def test_compile_model_works_out_from_logits_and_overrides_win():
-    logits = kz.create_model("mlp", hidden_units=(4,))
+    logits = kz.create_model("mlp", hidden_units=(4,), classifier_activation=None)
     training.compile_model(logits, "classification")
     assert logits.loss.get_config()["from_logits"] is True
-    probs = kz.create_model("mlp", hidden_units=(4,), classifier_activation="softmax")
+    probs = kz.create_model("mlp", hidden_units=(4,))  # softmax by default
     training.compile_model(probs, "classification")
     assert probs.loss.get_config()["from_logits"] is False
     custom = kz.create_model("mlp", hidden_units=(4,))

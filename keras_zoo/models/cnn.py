@@ -22,15 +22,14 @@ def simple_cnn(
     kernel_size=3,
     padding="valid",
     dropout=0.5,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
     """Small convnet: Conv-ReLU-MaxPool blocks, Dropout, Dense head.
 
     The keras-io 'Simple MNIST convnet' by default: two 3x3 conv blocks of
     32 and 64 filters with `padding="valid"` (28 -> 26 -> 13 -> 11 -> 5),
-    dropout 0.5, 34,826 parameters on 28x28x1. Departures: none in the
-    architecture; the head outputs logits unless `classifier_activation`
-    says otherwise. The `digits` recipe passes `padding="same"`
+    dropout 0.5, 34,826 parameters on 28x28x1, softmax head. Departures:
+    none (`classifier_activation=None` gives logits). The `digits` recipe passes `padding="same"`
     (8 -> 4 -> 2), since valid padding leaves nothing of an 8x8 image.
 
     Args:
@@ -40,10 +39,13 @@ def simple_cnn(
         kernel_size: size of the square convolution kernels.
         padding: `"valid"` (the keras-io example) or `"same"`.
         dropout: dropout rate before the head.
-        classifier_activation: `None` for float32 logits, or `"softmax"`.
+        classifier_activation: `"softmax"` (default, as keras.applications)
+            for float32 class probabilities, or `None` for float32 logits.
 
     Returns:
-        A Functional `keras.Model` named `"simple_cnn"`.
+        A Functional `keras.Model` named `"simple_cnn"`: `(B, H, W, C)` floats to
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -232,7 +234,7 @@ def resnet20(
     width=16,
     dropout=0.0,
     weight_decay=0.0,
-    classifier_activation=None,
+    classifier_activation="softmax",
     shortcut="A",
 ):
     """ResNet-20 for small images (CIFAR-10 recipe of He et al.).
@@ -248,10 +250,13 @@ def resnet20(
             when training).
         shortcut: `"A"` (the paper's CIFAR choice: zero-padded identity) or
             `"B"` (1x1 projections).
-        classifier_activation: `None` for float32 logits, or `"softmax"`.
+        classifier_activation: `"softmax"` (default, as keras.applications)
+            for float32 class probabilities, or `None` for float32 logits.
 
     Returns:
-        A Functional `keras.Model` named `"resnet20"`.
+        A Functional `keras.Model` named `"resnet20"`: `(B, H, W, C)` floats to
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -276,7 +281,7 @@ def resnet32(
     width=16,
     dropout=0.0,
     weight_decay=0.0,
-    classifier_activation=None,
+    classifier_activation="softmax",
     shortcut="A",
 ):
     """ResNet-32 for small images (CIFAR-10 recipe of He et al.).
@@ -302,7 +307,7 @@ def resnet56(
     width=16,
     dropout=0.0,
     weight_decay=0.0,
-    classifier_activation=None,
+    classifier_activation="softmax",
     shortcut="A",
 ):
     """ResNet-56 for small images (CIFAR-10 recipe of He et al.).

@@ -53,13 +53,13 @@ def mlp(
     hidden_units=(512, 512),
     dropout=0.2,
     activation="relu",
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
     """Multilayer perceptron: flattens the input, then Dense layers.
 
     Keras's classic `examples/mnist_mlp.py` by default: two ReLU layers of
-    512 units, each followed by Dropout(0.2). Departures: the head outputs
-    logits unless `classifier_activation` says otherwise; the example's
+    512 units, each followed by Dropout(0.2), softmax head. Departures:
+    none in the model (`classifier_activation=None` gives logits); the example's
     RMSprop is the training recipe's business (see `kz.recipe`).
 
     Args:
@@ -69,10 +69,13 @@ def mlp(
         hidden_units: width of each hidden Dense layer, first to last.
         dropout: dropout rate after each hidden layer (0 for none).
         activation: activation of the hidden layers.
-        classifier_activation: `None` for float32 logits, or `"softmax"`.
+        classifier_activation: `"softmax"` (default, as keras.applications)
+            for float32 class probabilities, or `None` for float32 logits.
 
     Returns:
-        A Functional `keras.Model` named `"mlp"`.
+        A Functional `keras.Model` named `"mlp"`: `(B, *input_shape)` floats to
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 

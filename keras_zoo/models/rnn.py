@@ -1,8 +1,9 @@
 """Recurrent models: text classifiers (LSTM, GRU, BiLSTM) and a seq2seq LSTM.
 
 Inputs are int32 token ids with 0 as padding (`Embedding(mask_zero=True)`
-keeps padding out of the recurrences). Heads are float32 logits, so the
-models train under `mixed_bfloat16`.
+keeps padding out of the recurrences). Classifier heads are float32 softmax
+probabilities by default (`classifier_activation=None` for logits); the seq2seq
+model outputs float32 logits. Float32 heads keep `mixed_bfloat16` training stable.
 """
 
 import keras
@@ -35,7 +36,7 @@ def _recurrent_classifier(
     dropout,
     classifier_activation,
 ):
-    """Embedding -> `num_layers` recurrent layers -> Dense logits.
+    """Embedding -> `num_layers` recurrent layers -> Dense head.
 
     Args:
         cell: the recurrent layer class, `keras.layers.LSTM` or `GRU`.
@@ -89,14 +90,14 @@ def lstm_classifier(
     units=64,
     num_layers=1,
     dropout=0.0,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
-    """LSTM text classifier: token embedding, stacked LSTMs, dense logits.
+    """LSTM text classifier: token embedding, stacked LSTMs, softmax head.
 
     The keras-io example "Bidirectional LSTM on IMDB" with one
     unidirectional LSTM of 64 units (keras-io has no example of its own for
     it): 20k-word vocabulary, 200 tokens, 128-d embedding. Departures as
-    `bilstm_classifier`'s (masked padding, two logits).
+    `bilstm_classifier`'s (masked padding, a two-class softmax).
 
     Args:
         vocab_size: number of token ids (0 = padding, 1 = out of vocabulary).
@@ -106,11 +107,13 @@ def lstm_classifier(
         units: hidden units of each LSTM.
         num_layers: number of stacked LSTMs.
         dropout: dropout rate after each recurrent layer.
-        classifier_activation: `None` for logits, or `"softmax"`.
+        classifier_activation: `"softmax"` (default, as keras.applications)
+            for float32 class probabilities, or `None` for float32 logits.
 
     Returns:
         A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
-        `(B, num_classes)` float32 logits.
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -146,9 +149,9 @@ def gru_classifier(
     units=64,
     num_layers=1,
     dropout=0.0,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
-    """GRU text classifier: token embedding, stacked GRUs, dense logits.
+    """GRU text classifier: token embedding, stacked GRUs, softmax head.
 
     `lstm_classifier` with a GRU (Cho et al. 2014) of 64 units in place of
     the LSTM; the same departures from the keras-io example.
@@ -157,7 +160,8 @@ def gru_classifier(
 
     Returns:
         A Functional `keras.Model`: `(B, sequence_length)` int32 ids to
-        `(B, num_classes)` float32 logits.
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -193,7 +197,7 @@ def bilstm_classifier(
     units=64,
     num_layers=2,
     dropout=0.0,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
     """Bidirectional LSTM text classifier (keras-io IMDB example).
 
@@ -202,9 +206,9 @@ def bilstm_classifier(
 
     Departures from the example, and why:
 
-    - Two logits instead of one sigmoid unit: the zoo's classifiers share
-      one loss (sparse cross-entropy from logits) and a softmax over two
-      logits is a sigmoid of their difference, so the model class is the
+    - A two-class softmax instead of one sigmoid unit: the zoo's classifiers
+      share one loss (sparse cross-entropy) and a softmax over two logits is
+      a sigmoid of their difference, so the model class is the
       same; 129 parameters more (2,757,890 against 2,757,761).
     - Padding (id 0) is masked (`Embedding(mask_zero=True)`), so the LSTMs
       skip it wherever it sits; the example reads its padding as a word.
@@ -216,7 +220,8 @@ def bilstm_classifier(
 
     Returns:
         A Functional `keras.Model`: `(B, sequence_length)` int32 ids to
-        `(B, num_classes)` float32 logits.
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -293,7 +298,8 @@ def lstm_seq2seq(
 
     Returns:
         A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
-        `(B, output_length, vocab_size)` float32 logits.
+        `(B, output_length, vocab_size)` float32 logits (compile with
+        `from_logits=True`).
 
     Example:
 

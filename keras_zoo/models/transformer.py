@@ -54,7 +54,7 @@ def transformer_classifier(
     dropout=0.1,
     key_dim=None,
     head_units=20,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
     """Transformer text classifier: embeddings, encoder blocks, mean pooling.
 
@@ -71,8 +71,8 @@ def transformer_classifier(
       example attends to and averages over its padding, so a review's
       vector depends on how much padding it has. Not measured on IMDB here
       (the data cannot be downloaded); masking changes no parameter.
-    - Two logits and no softmax (`classifier_activation=None`), so the loss
-      works from logits; `"softmax"` gives the example's output.
+    - None in the head: two-class softmax, as the example
+      (`classifier_activation=None` gives logits).
 
     Args:
         vocab_size: number of token ids (0 = padding, 1 = out of vocabulary).
@@ -89,11 +89,13 @@ def transformer_classifier(
             `embed_dim` (the example's choice).
         head_units: units of the ReLU layer between pooling and the output
             (the example's 20); 0 for none.
-        classifier_activation: `None` for logits, or `"softmax"`.
+        classifier_activation: `"softmax"` (default, as keras.applications)
+            for float32 class probabilities, or `None` for float32 logits.
 
     Returns:
         A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
-        `(B, num_classes)` float32 logits.
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -150,7 +152,7 @@ def vit(
     pooling="flatten",
     head_units=(2048, 1024),
     head_dropout=0.5,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
     """Vision Transformer for small images, after the keras-io ViT example.
 
@@ -183,11 +185,13 @@ def vit(
             `"token"`, a learned class token.
         head_units: hidden GELU layers of the head, first to last.
         head_dropout: dropout before each head layer.
-        classifier_activation: `None` for logits, or `"softmax"`.
+        classifier_activation: `"softmax"` (default, as keras.applications)
+            for float32 class probabilities, or `None` for float32 logits.
 
     Returns:
         A Functional `keras.Model` mapping `(B, H, W, C)` images to
-        `(B, num_classes)` float32 logits.
+        `(B, num_classes)` float32 class probabilities (logits with
+        `classifier_activation=None`).
 
     Example:
 
@@ -300,7 +304,8 @@ def gpt_mini(
 
     Returns:
         A Functional `keras.Model` mapping `(B, sequence_length)` int32 ids to
-        `(B, sequence_length, vocab_size)` float32 next-token logits.
+        `(B, sequence_length, vocab_size)` float32 next-token logits (as language
+        models output; compile with `from_logits=True`).
 
     Example:
 
