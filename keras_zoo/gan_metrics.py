@@ -173,11 +173,16 @@ def kernel_inception_distance(x, y, *, subsets=100, subset_size=1000, seed=0):
             "KID needs two feature arrays (N, D) with the same D and N >= 2. "
             f"Received: shapes {x.shape} and {y.shape}"
         )
+    from threadpoolctl import threadpool_limits
+
     size = min(subset_size, len(x), len(y))
     rng = np.random.default_rng(seed)
-    values = [mmd2_unbiased(x[rng.choice(len(x), size, replace=False)],
-                            y[rng.choice(len(y), size, replace=False)])
-              for _ in range(subsets)]
+    # One BLAS thread: these products are small, and on a busy 2-core CPU
+    # BLAS threads made 20 subsets of 200 take 4.6 s instead of 0.07 s.
+    with threadpool_limits(1, user_api="blas"):
+        values = [mmd2_unbiased(x[rng.choice(len(x), size, replace=False)],
+                                y[rng.choice(len(y), size, replace=False)])
+                  for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
 
 
