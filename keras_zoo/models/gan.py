@@ -36,8 +36,8 @@ def _num_upsamplings(input_shape):
 
     Halves the sides while they are even and the map stays at least 4x4 (the
     paper's start), at most 4 times. Images too small for two such steps
-    (8x8) go down to 2x2, so that each network has at least two layers and
-    the discriminator a batch-normalised one.
+    (8x8) are halved down to 1x1 (three steps for 8x8), so that each network
+    has several layers and the discriminator batch-normalised ones.
     """
 
     def count(smallest):
@@ -53,7 +53,7 @@ def _num_upsamplings(input_shape):
     steps = count(4)
     if steps == 0:  # not even one halving to 4x4: refused by `dcgan`
         return 0
-    return steps if steps >= _MIN_STEPS else max(steps, count(2))
+    return steps if steps >= _MIN_STEPS else max(steps, count(1))
 
 
 def _batch_norm(name):
@@ -355,12 +355,13 @@ def dcgan(input_shape=(28, 28, 1), latent_dim=100, filters=64):
     - Depth adapts to the image size (the paper has 64x64 only: 4x4 to
       64x64 in 4 steps): the sides are halved while they stay at least
       4x4, at most 4 times, so 28x28 starts at 7x7 and 32x32 at 4x4. Images
-      too small for two such steps (8x8) go down to 2x2, so each network
-      has two layers and the discriminator a batch-normalised one: with a
+      too small for two such steps (8x8) are halved down to 1x1: with a
       4x4 start, 8x8 digits had a one-layer discriminator of 2,113
-      parameters against 132,353, no batch norm, and a loss at chance.
-      With defaults on 8x8, the generator has 184,065 parameters and the
-      discriminator 133,185.
+      parameters against 132,353, no batch norm, and a loss at chance; a
+      2x2 start (two layers each) reached 62 % recognised digits, 1x1
+      (three layers) 74 % (`keras_zoo.gan_metrics`, seed 0). With defaults
+      on 8x8, the generator has 683,777 parameters and the discriminator
+      658,241.
     - 4x4 kernels (the authors' code: 5x5): divisible by the stride, so
       transposed convolutions overlap evenly (as the PyTorch DCGAN example
       and keras-io).
