@@ -189,6 +189,7 @@ register_recipe("dcgan", "digits", TrainingRecipe(
     reference="Radford et al. 2015, DCGAN, arXiv:1511.06434, section 4: Adam 2e-4, beta_1 "
     "0.5; for 8x8 digits batch 64 (paper: 128), 150 epochs with cosine decay (paper: "
     "constant), noise of 16 (paper: 100), width 32 (paper: 128).",
-    expected=Expected("recognised", 0.80, 0.0,
-                      source="keras-zoo target (issue 8), measured by "
-                      "kz.evaluate(run, 'digits') on 1,000 samples: MEASURED_PLACEHOLDER")))
+    expected=Expected("recognised", 0.72, 0.03,
+                      source="keras-zoo, measured 2026-12-02 by keras-zoo train + evaluate "
+                      "(1,000 samples): seeds 0/1 71.2/73.5 %; issue 8's target of 80 % "
+                      "is not reached")))
