@@ -172,8 +172,24 @@ register_recipe("bert_mini", "tiny_corpus", TrainingRecipe(
 
 # Radford et al. 2015, section 4: Adam, learning rate 2e-4, beta_1 0.5, batch 128.
 for _dataset, _epochs in (("mnist", 25), ("fashion_mnist", 25), ("cifar10", 25),
-                          ("cifar100", 25), ("digits", 200)):
+                          ("cifar100", 25)):
     register_recipe("dcgan", _dataset, TrainingRecipe(
         batch_size=128, epochs=_epochs, optimizer="adam", learning_rate=2e-4, beta_1=0.5,
         reference="Radford et al. 2015, DCGAN, arXiv:1511.06434, section 4: Adam 2e-4, "
         "beta_1 0.5, batch 128."))
+
+# digits (1,293 8x8 training images): tuned for quality within 5 minutes on a
+# 2-core CPU (keras_zoo.gan_metrics, seed 0, shared machine): a 16-d noise
+# (latent 128: 53 %, 32: 62 %, 16: 63 % recognised with two layers per
+# network), width 32 (64: 74 % but 330 s), batch 64, 150 epochs with a
+# cosine decay to 0 (constant: 53 % at batch 128 / 100 epochs).
+register_recipe("dcgan", "digits", TrainingRecipe(
+    batch_size=64, epochs=150, optimizer="adam", learning_rate=2e-4, beta_1=0.5,
+    schedule="cosine", model_args={"latent_dim": 16, "filters": 32},
+    reference="Radford et al. 2015, DCGAN, arXiv:1511.06434, section 4: Adam 2e-4, beta_1 "
+    "0.5; for 8x8 digits batch 64 (paper: 128), 150 epochs with cosine decay (paper: "
+    "constant), noise of 16 (paper: 100), width 32 (paper: 128).",
+    expected=Expected("recognised", 0.72, 0.03,
+                      source="keras-zoo, measured 2026-12-02 by keras-zoo train + evaluate "
+                      "(1,000 samples): seeds 0/1 71.2/73.5 %; issue 8's target of 80 % "
+                      "is not reached")))

@@ -787,7 +787,10 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
         safe_mode: see `load_model`.
 
     Returns:
-        `{metric: value}`, e.g. `{"accuracy": 0.98, "loss": 0.07}`.
+        `{metric: value}`, e.g. `{"accuracy": 0.98, "loss": 0.07}`; for a
+        GAN, its samples judged by a classifier of the dataset (recognised
+        fraction, per-class fractions, KID and real-vs-real KID; see
+        `keras_zoo.gan_metrics.evaluate_gan`).
 
     Example:
 
@@ -805,11 +808,10 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
             vocabulary = runs.read_vocabulary(os.path.join(run_dir, runs.VOCABULARY))
     spec = data.dataset_spec(dataset_name, data_dir=data_dir)
     task = _task_of(model, spec)
-    if task == "image_generation":
-        raise InvalidArgumentError(
-            f"evaluate measures predictions on labelled data; a GAN ({model.name!r}) has none. "
-            f"Use `generate` to look at its samples. Received: model={model.name!r}"
-        )
+    if task == "image_generation":  # samples judged by a classifier of the dataset
+        from keras_zoo import gan_metrics
+
+        return gan_metrics.evaluate_gan(model, dataset_name, split=split, data_dir=data_dir)
     if model.name in registry.list_models():
         data.check_compatible(registry.model_info(model.name), spec)
     _check_shapes(model, spec)

@@ -76,13 +76,61 @@ def test_save_and_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize(
     "input_shape, start",
-    [((8, 8, 1), (4, 4)), ((28, 28, 1), (7, 7)), ((32, 32, 3), (4, 4)), ((64, 64, 3), (4, 4))],
+    [((8, 8, 1), (1, 1)), ((28, 28, 1), (7, 7)), ((32, 32, 3), (4, 4)), ((64, 64, 3), (4, 4)),
+     ((16, 16, 1), (4, 4)), ((12, 12, 1), (3, 3)), ((10, 10, 1), (5, 5))],
 )
 def test_architecture_adapts_to_image_size(input_shape, start):
     model = dcgan(input_shape=input_shape, latent_dim=8, filters=4)
     assert model.generator.get_layer("reshape").output.shape[1:3] == start
     assert model.output.shape == (None,) + input_shape
     assert model.discriminator.output.shape == (None, 1)
+
+
+def _kinds(model):
+    """The model's layers as short kind names, in order (inputs left out)."""
+    names = {"Conv2DTranspose": "convT", "Conv2D": "conv", "Dense": "dense",
+             "BatchNormalization": "bn", "ReLU": "relu", "LeakyReLU": "lrelu"}
+    kinds = [names.get(type(layer).__name__) for layer in model.layers]
+    return [k for k in kinds if k is not None]
+
+
+@pytest.mark.parametrize("input_shape, steps", [((8, 8, 1), 3), ((28, 28, 1), 2), ((64, 64, 3), 4)])
+def test_batch_norm_and_activations_where_radford_et_al_put_them(input_shape, steps):
+    model = dcgan(input_shape=input_shape, latent_dim=8, filters=4)
+    # Generator: BN + ReLU after every layer but the tanh output.
+    assert _kinds(model.generator) == ["dense", "bn", "relu"] + ["convT", "bn", "relu"] * (
+        steps - 1) + ["convT"]
+    assert model.generator.get_layer("images").activation.__name__ == "tanh"
+    # Discriminator: strided convs (no pooling), BN on all but the input layer, LeakyReLU 0.2.
+    assert _kinds(model.discriminator) == ["conv", "lrelu"] + ["conv", "bn", "lrelu"] * (
+        steps - 1) + ["dense"]
+    convs = [layer for layer in model.discriminator.layers if type(layer).__name__ == "Conv2D"]
+    assert all(layer.strides == (2, 2) for layer in convs)
+    assert all(layer.negative_slope == pytest.approx(0.2)
+               for layer in model.discriminator.layers if type(layer).__name__ == "LeakyReLU")
+    assert [layer.use_bias for layer in convs] == [True] + [False] * (steps - 1)  # BN has the bias
+
+
+def test_weights_are_drawn_from_normal_0_002():
+    model = dcgan(input_shape=(8, 8, 1))
+    for network in (model.generator, model.discriminator):
+        for layer in network.layers:
+            if hasattr(layer, "kernel"):
+                kernel = np.asarray(layer.kernel)
+                assert abs(kernel.mean()) < 0.002 and kernel.std() == pytest.approx(0.02, rel=0.1)
+            if type(layer).__name__ == "BatchNormalization":
+                gamma = np.asarray(layer.gamma)  # the authors' code: gains from N(1, 0.02)
+                assert gamma.mean() == pytest.approx(1.0, abs=0.01)
+                assert gamma.std() == pytest.approx(0.02, rel=0.35)
+
+
+def test_the_two_networks_are_balanced_on_8x8_images():
+    # Before: a one-layer discriminator of 2,113 parameters against 132,353.
+    model = dcgan(input_shape=(8, 8, 1))
+    generator, discriminator = model.generator.count_params(), model.discriminator.count_params()
+    assert (generator, discriminator) == (683_777, 658_241)  # as the docstring says
+    assert 0.5 <= discriminator / generator <= 2
+    assert model.generator.get_layer("reshape").output.shape[1:] == (1, 1, 256)
 
 
 @pytest.mark.parametrize("input_shape", [(7, 7, 1), (6, 6, 1), (28, 28)])

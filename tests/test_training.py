@@ -243,8 +243,7 @@ def test_fit_gan_writes_samples(tmp_path):
     assert all(np.isfinite(v) for v in result.metrics.values())
     assert os.listdir(os.path.join(out, "samples"))
     assert os.path.isfile(os.path.join(out, "model.keras"))
-    with pytest.raises(kz.InvalidArgumentError, match="GAN"):
-        kz.evaluate(out, "digits")
+    # evaluate on a GAN run: tests/test_gan_metrics.py
 
 
 def test_vocabulary_file_round_trips_any_token(tmp_path):
