@@ -285,7 +285,9 @@ def _cmd_list(args):
         info = kz.model_info(name)
         row = [name, info.family, info.task, info.dataset]
         if args.params:
-            row.insert(3, f"{kz.create_model(name).count_params():,}")
+            from keras_zoo import memory  # GPT sizes counted from their arguments
+
+            row.insert(3, f"{memory.count_parameters(name):,}")
         rows.append(row)
     header = ["name", "family", "task", "dataset"]
     if args.params:
@@ -306,6 +308,11 @@ def _cmd_info(args):
     print("  arguments (override with `keras-zoo train --arg KEY=VALUE`):")
     for key, value in info.defaults.items():
         print(f"    {key}={value!r}")
+    from keras_zoo import memory
+
+    if memory.has_estimate(info.name):
+        for line in memory.info_lines(info.name):
+            print(f"  {line}")
 
 
 def _cmd_datasets(args):
