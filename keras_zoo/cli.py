@@ -332,6 +332,11 @@ def _cmd_info(args):
     print("  arguments (override with `keras-zoo train --arg KEY=VALUE`):")
     for key, value in info["defaults"].items():
         print(f"    {key}={value!r}")
+    from keras_zoo import memory
+
+    if memory.has_estimate(info.name):
+        for line in memory.info_lines(info.name):
+            print(f"  {line}")
 
 
 def _cmd_datasets(args):

@@ -17,11 +17,11 @@ import os
 
 import keras
 
-from keras_zoo import defaults
+from keras_zoo import defaults, sharding
 from keras_zoo.errors import InvalidArgumentError, unknown_name
 
 STRATEGIES = ("auto", "cpu", "default", "one_device", "mirrored", "multi_worker", "tpu",
-              "data_parallel")
+              "data_parallel", "model_parallel")
 
 # MultiWorkerMirroredStrategy and TPUStrategy start a server or initialise the
 # TPU system, which TensorFlow allows once per process, and MirroredStrategy
@@ -48,6 +48,10 @@ def get_strategy(name="auto", *, tpu_resolver=None):
               from `TF_CONFIG` (trained by `keras_zoo.multi_worker`).
             - `"tpu"`: `tf.distribute.TPUStrategy` (see `tpu_strategy`).
             - `"data_parallel"`: `keras.distribution.DataParallel` (JAX).
+            - `"model_parallel"`, `"model_parallel:BxM"`:
+              `keras.distribution.ModelParallel` (JAX) over a ("batch",
+              "model") mesh of B x M devices (default 1 x all); see
+              `keras_zoo.sharding`.
         tpu_resolver: a `TPUClusterResolver` to use instead of the one found
             from the environment (for `"tpu"` and `"auto"`).
 
@@ -65,11 +69,14 @@ def get_strategy(name="auto", *, tpu_resolver=None):
     >>> with strategy.scope():
     ...     model = create_model("mlp")
     """
+    backend = keras.backend.backend()
+    if sharding.is_model_parallel_name(name):
+        _require_backend("model_parallel", "jax", backend)
+        return sharding.model_parallel(name)
     if not isinstance(name, str) or name not in STRATEGIES:
         raise unknown_name("strategy", name, STRATEGIES)
     import tensorflow as tf
 
-    backend = keras.backend.backend()
     if name == "auto":
         if backend == "jax":
             return _data_parallel() if len(_jax_devices()) > 1 else tf.distribute.get_strategy()
@@ -278,6 +285,9 @@ def device_kind():
 
 def num_replicas(strategy):
     """The number of model replicas a step runs on (devices, over all workers)."""
+    if isinstance(strategy, keras.distribution.ModelParallel):  # the "batch" axis
+        mesh = strategy.device_mesh
+        return int(mesh.shape[mesh.axis_names.index(strategy.batch_dim_name)])
     if hasattr(strategy, "device_mesh"):  # a keras.distribution.Distribution (JAX)
         return int(strategy.device_mesh.devices.size)
     return int(strategy.num_replicas_in_sync)

@@ -369,6 +369,23 @@ class TransformerBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        """Under `keras.RematScope`, recomputes the block in the backward pass.
+
+        `jax.checkpoint` traces every argument, and `call` branches on
+        `training` (a Python bool), so it is bound before the wrap.
+        """
+        wrapped = super().rematerialized_call(layer_call, *args, **kwargs)
+        if wrapped is layer_call:
+            return layer_call
+        static = {k: v for k, v in kwargs.items() if v is None or isinstance(v, bool)}
+
+        def bound(*a, **k):
+            return layer_call(*a, **k, **static)
+
+        rematted = super().rematerialized_call(bound, *args, **kwargs)
+        return lambda *a, **k: rematted(*a, **{n: v for n, v in k.items() if n not in static})
+
     def get_config(self):
         config = super().get_config()
         config.update(

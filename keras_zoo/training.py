@@ -18,7 +18,7 @@ import warnings
 
 import keras
 
-from keras_zoo import checks, data, distribute, registry, runs
+from keras_zoo import checks, data, distribute, levers, memory, registry, runs, sharding
 from keras_zoo import metrics as _metrics  # noqa: F401  registers the losses and metrics runs save
 from keras_zoo import weights as weights_lib
 from keras_zoo.data import masking
@@ -258,6 +258,8 @@ class FitPlan:
     callbacks: tuple
     compile_args: dict
     transfer: object = None
+    accumulate: int = 1
+    remat: bool = False
 
     @property
     def gan(self):
@@ -273,7 +275,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
              precision="auto", output_dir=None, seed=None, steps_per_epoch=None,
              callbacks=None, data_dir=None, model_args=None, recipe=None, optimizer="auto",
              loss="auto", metrics="auto", overwrite=False, verbose="auto", weights=None,
-             freeze=None, unfreeze_after=None, lora_rank=None):
+             freeze=None, unfreeze_after=None, lora_rank=None, accumulate=None, remat=False):
     """Checks `fit`'s arguments and resolves them into one `FitPlan`; trains nothing.
 
     Arguments as for `fit`.
@@ -340,7 +342,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             f"devices of strategy {strategy!r}. Received: batch_size={resolved.batch_size}"
         )
     checks.check_batch_fits(spec, resolved.batch_size)
-    return FitPlan(
+    plan = FitPlan(
         name=name, model=model, task=task, family=family, model_args=args,
         dataset=dataset_name, spec=spec, recipe=resolved, strategy=strategy_obj,
         strategy_name=strategy, placement=distribute.placement(strategy_obj, resolved.batch_size),
@@ -351,7 +353,11 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
         callbacks=tuple(callbacks or ()),
         compile_args={"optimizer": optimizer, "loss": loss, "metrics": metrics},
         transfer=transfer,
+        **levers.check(accumulate, remat),
     )
+    sharding.apply_layout(plan)  # model_parallel: the family's LayoutMap for these sizes
+    memory.check_fit(plan)  # refuses a run that cannot fit, before anything is allocated
+    return plan
 
 
 @quiet_native_logs
@@ -361,7 +367,7 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
         metrics="auto", overwrite=False, verbose="auto", weights=None, freeze=None,
-        unfreeze_after=None, lora_rank=None):
+        unfreeze_after=None, lora_rank=None, accumulate=None, remat=False):
     """Fits a zoo model on a dataset and evaluates it on the test split.
 
     Shapes, classes and vocabulary size come from the dataset; how to train
@@ -400,6 +406,12 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         weights, freeze, unfreeze_after, lora_rank: fine-tuning from
             pretrained weights (a new head when the classes differ), see
             `keras_zoo.weights.plan_transfer`; model names only.
+        accumulate: average the gradients of this many batches per
+            optimizer step (the optimizer's `gradient_accumulation_steps`):
+            the step of an `accumulate` times larger batch in the memory of
+            one batch. None or 1: no accumulation.
+        remat: recompute each Transformer block in the backward pass
+            (`keras.RematScope`): less activation memory, more compute.
 
     Returns:
         A `FitResult(model, history, metrics, output_dir)`.
@@ -414,7 +426,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
                     steps_per_epoch=steps_per_epoch, callbacks=callbacks, data_dir=data_dir,
                     model_args=model_args, recipe=recipe, optimizer=optimizer, loss=loss,
                     metrics=metrics, overwrite=overwrite, verbose=verbose, weights=weights,
-                    freeze=freeze, unfreeze_after=unfreeze_after, lora_rank=lora_rank)
+                    freeze=freeze, unfreeze_after=unfreeze_after, lora_rank=lora_rank,
+                    accumulate=accumulate, remat=remat)
     if plan.verbose:
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
               "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
@@ -489,7 +502,8 @@ def _train_and_test(plan, prepared):
         with plan.strategy.scope():
             model = plan.model
             if model is None:
-                model = plan.transfer.build()
+                with levers.remat_scope(plan.remat):
+                    model = plan.transfer.build()
             if plan.recipe.weight_decay_type == "l2":
                 from keras_zoo.recipes import apply_l2
 
@@ -499,9 +513,10 @@ def _train_and_test(plan, prepared):
             if plan.model is None or not model.compiled or overridden:
                 compile_model(model, plan.task, **plan.compile_args,
                               steps_per_execution=steps_per_execution, recipe=plan.recipe,
-                              steps_per_epoch=epoch_steps,
+                              steps_per_epoch=max(1, epoch_steps // plan.accumulate),
                               character_level=plan.spec.kind == "lm"
                               and data.is_character_level(plan.dataset))
+        levers.accumulate_gradients(model, plan.accumulate)
         distribute.fix_steps_per_execution(model, plan.strategy)  # keras-team/keras#19246
         fit_model, evaluate_model = model.fit, model.evaluate
         if distribute.is_multi_worker(plan.strategy):  # keras-team/keras#20585

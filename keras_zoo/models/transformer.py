@@ -260,13 +260,51 @@ def vit(
     return keras.Model(inputs, outputs, name="vit")
 
 
+_GPT_REFERENCE = ("Radford et al. 2019 (GPT-2); nanoGPT (A. Karpathy); keras-io example "
+                  "'Text generation with a miniature GPT' (A. Nandan)")
+_GPT_TINY = dict(vocab_size=20, sequence_length=8, embed_dim=8, num_heads=2, ff_dim=16,
+                 num_layers=1)
+
+
+def _build_gpt(name, *, vocab_size, sequence_length, embed_dim, num_heads, ff_dim, num_layers,
+               dropout, tie_embeddings):
+    """The GPT family's one builder (every named size calls it); see `gpt_mini`.
+
+    Layer names do not depend on the size, so one `LayoutMap`
+    (`keras_zoo.sharding`) and one parameter count (`keras_zoo.memory`)
+    serve every size.
+    """
+    check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
+    check_positive_int(num_layers, "num_layers")
+    block_args = dict(
+        embed_dim=embed_dim,
+        num_heads=num_heads,
+        ff_dim=ff_dim,
+        dropout=dropout,
+        causal=True,
+        norm_first=True,
+        activation="gelu",
+    )
+    inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+    embedding = TokenAndPositionEmbedding(vocab_size, sequence_length, embed_dim,
+                                          name="embedding")
+    x = embedding(inputs)  # (B, T, C)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    x = apply_transformer_blocks(x, num_layers, **block_args)  # (B, T, C)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    if tie_embeddings:
+        outputs = embedding(x, reverse=True)  # (B, T, V) float32
+    else:
+        outputs = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)  # (B, T, V)
+    return keras.Model(inputs, outputs, name=name)
+
+
 @register_model(
     family="transformer",
     task="language_modeling",
     dataset="tiny_corpus",
-    reference="Radford et al. 2019 (GPT-2); nanoGPT (A. Karpathy); keras-io example "
-    "'Text generation with a miniature GPT' (A. Nandan)",
-    tiny=dict(vocab_size=20, sequence_length=8, embed_dim=8, num_heads=2, ff_dim=16, num_layers=1),
+    reference=_GPT_REFERENCE,
+    tiny=_GPT_TINY,
 )
 def gpt_mini(
     vocab_size=98,
@@ -312,29 +350,72 @@ def gpt_mini(
     >>> model = gpt_mini(vocab_size=5000, sequence_length=64)
     >>> generate(model, [2, 14, 7], num_tokens=20, top_k=10, seed=0)
     """
-    check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
-    check_positive_int(num_layers, "num_layers")
-    block_args = dict(
-        embed_dim=embed_dim,
-        num_heads=num_heads,
-        ff_dim=ff_dim,
-        dropout=dropout,
-        causal=True,
-        norm_first=True,
-        activation="gelu",
-    )
-    inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
-    embedding = TokenAndPositionEmbedding(vocab_size, sequence_length, embed_dim,
-                                          name="embedding")
-    x = embedding(inputs)  # (B, T, C)
-    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
-    x = apply_transformer_blocks(x, num_layers, **block_args)  # (B, T, C)
-    x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
-    if tie_embeddings:
-        outputs = embedding(x, reverse=True)  # (B, T, V) float32
-    else:
-        outputs = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)  # (B, T, V)
-    return keras.Model(inputs, outputs, name="gpt_mini")
+    return _build_gpt("gpt_mini", **locals())
+
+
+@register_model(
+    family="transformer",
+    task="language_modeling",
+    dataset="tiny_corpus",
+    reference="nanoGPT (A. Karpathy), config/train_shakespeare_char.py ('baby GPT')",
+    tiny=_GPT_TINY,
+)
+def gpt_baby(
+    vocab_size=98,
+    sequence_length=256,
+    embed_dim=384,
+    num_heads=6,
+    ff_dim=1536,
+    num_layers=6,
+    dropout=0.2,
+    tie_embeddings=True,
+):
+    """nanoGPT's "baby GPT" character model: 6 layers of 384, 6 heads, 10.7M parameters.
+
+    The sizes of nanoGPT's `train_shakespeare_char.py` (context 256, dropout
+    0.2) on the `gpt_mini` architecture. Arguments as for `gpt_mini`.
+
+    Example:
+
+    >>> model = gpt_baby()
+    """
+    return _build_gpt("gpt_baby", **locals())
+
+
+@register_model(
+    family="transformer",
+    task="language_modeling",
+    dataset="tiny_corpus",
+    reference="Radford et al. 2019, Language Models are Unsupervised Multitask Learners "
+    "(GPT-2, the 124M model); nanoGPT (A. Karpathy), config/train_gpt2.py",
+    tiny=_GPT_TINY,
+)
+def gpt2_small(
+    vocab_size=50257,
+    sequence_length=1024,
+    embed_dim=768,
+    num_heads=12,
+    ff_dim=3072,
+    num_layers=12,
+    dropout=0.0,
+    tie_embeddings=True,
+):
+    """GPT-2 small: 12 layers of 768, 12 heads, context 1024, 124M parameters.
+
+    The `gpt_mini` architecture at GPT-2's smallest size, with GPT-2's
+    byte-pair vocabulary size (fitted on a dataset, the dataset's vocabulary
+    and context replace them). Dropout 0, as nanoGPT pre-trains it: with no
+    attention dropout, Keras's `MultiHeadAttention` calls
+    `keras.ops.dot_product_attention` (a flash-attention kernel where the
+    device has one). About 2 GB of training memory for the weights alone
+    (see `keras-zoo info gpt2_small`); shard it with
+    `strategy="model_parallel"` on JAX.
+
+    Example:
+
+    >>> model = gpt2_small(vocab_size=98, sequence_length=256)
+    """
+    return _build_gpt("gpt2_small", **locals())
 
 
 def _is_int(value):
