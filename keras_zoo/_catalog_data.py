@@ -270,7 +270,7 @@ MODELS = {'bert_classifier': {'family': 'transformer',
                 'outputs': '(B, num_classes) float32 class probabilities (softmax head; '
                            'classifier_activation=None for logits)',
                 'params': 34826,
-                'offline_dataset': None},
+                'offline_dataset': 'digits'},
  'transformer_classifier': {'family': 'transformer',
                             'task': 'text_classification',
                             'inputs': ('text',),

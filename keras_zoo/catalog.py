@@ -62,7 +62,8 @@ def build():
                 spec = kz.dataset_spec(candidate)
                 try:
                     data.check_compatible(info, spec)
-                    kz.create_model(name, **training.model_args_for(info, spec))
+                    recipe_args = dict(kz.recipe(name, candidate).model_args or {})
+                    kz.create_model(name, **training.model_args_for(info, spec, recipe_args))
                 except ZooError:
                     continue
                 offline = candidate

@@ -74,7 +74,8 @@ def test_first_train_offline_names_a_dataset_that_fits(name, tmp_path):
     assert f"`tfds build {info.dataset} --data_dir DIR`" in hint
     spec = kz.dataset_spec(offline)
     data.check_compatible(info, spec)
-    kz.create_model(name, **training.model_args_for(info, spec))
+    recipe_args = dict(kz.recipe(name, offline).model_args or {})
+    kz.create_model(name, **training.model_args_for(info, spec, recipe_args))
     (tmp_path / info.dataset).mkdir()  # prepared: no hint
     assert cli.offline_hint(name, str(tmp_path)) is None
 

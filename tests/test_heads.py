@@ -21,11 +21,16 @@ def _digits(split):
 
 
 def test_the_plain_keras_snippet_learns_digits():
-    """Issue 13, point 1, as a user types it: Keras's plain compile, no from_logits."""
+    """Issue 13, point 1, as a user types it: Keras's plain compile, no from_logits.
+
+    simple_cnn's default is now the keras-io `padding="valid"`, which leaves
+    nothing of an 8x8 image, so the snippet passes the digits recipe's
+    `padding="same"` (`kz.recipe("simple_cnn", "digits").model_args`).
+    """
     keras.utils.set_random_seed(0)
     x, y = _digits("train")
     x_test, y_test = _digits("test")
-    m = kz.create_model("simple_cnn", input_shape=(8, 8, 1), num_classes=10)
+    m = kz.create_model("simple_cnn", input_shape=(8, 8, 1), num_classes=10, padding="same")
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(x, y, epochs=10, verbose=0)
     accuracy = m.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
@@ -79,7 +84,8 @@ def test_mixed_training_saves_float32_and_exports_to_litert(tmp_path):
     """Issue 13, point 2: a CNN trained in mixed_bfloat16 converts to LiteRT and runs."""
     run = tmp_path / "run"
     result = kz.fit("simple_cnn", "digits", epochs=1, precision="mixed_bfloat16",
-                    output_dir=run, seed=0, model_args={"filters": (8, 16)}, verbose=0)
+                    output_dir=run, seed=0, model_args={"filters": (8, 16), "padding": "same"},
+                    verbose=0)
     assert precision.is_mixed(result.model)  # the trained model, as Keras leaves it
     for file in ("model.keras", os.path.join("checkpoints", "best.keras")):
         saved = kz.load_model(run / file)
