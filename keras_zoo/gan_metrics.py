@@ -39,16 +39,10 @@ CLASSIFIER_SEED = 0
 CLASSIFIER_RECIPE = {"label_smoothing": 0.0}  # see the module docstring
 
 
-def cache_dir():
-    """`$KERAS_ZOO_CACHE`, else `$XDG_CACHE_HOME/keras_zoo` (`~/.cache/keras_zoo`)."""
-    if os.environ.get("KERAS_ZOO_CACHE"):
-        return os.path.expanduser(os.environ["KERAS_ZOO_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "keras_zoo")
-
-
 def classifier_dir(dataset):
     """The run folder of the cached classifier of `dataset`."""
+    from keras_zoo.weights import cache_dir  # the zoo's one cache folder
+
     return os.path.join(cache_dir(), "gan_metrics",
                         f"{CLASSIFIER}_{dataset}_seed{CLASSIFIER_SEED}_no_smoothing")
 
