@@ -77,5 +77,6 @@ def test_dcgan_on_digits_reaches_its_recipe_result(fresh_cache):
     result = kz.fit("dcgan", "digits", seed=0, verbose=0)
     metrics = kz.evaluate(result.model, "digits")
     assert kz.recipe("dcgan", "digits").expected.met_by(metrics), metrics
-    assert metrics["class_max"] <= 0.25, metrics  # no digit collapses the samples
+    # Every digit 5-15 % of the samples (issue 8; measured 6.8-12.3 % at seed 0).
+    assert 0.05 <= metrics["class_min"] and metrics["class_max"] <= 0.15, metrics
     assert metrics["kid"] > metrics["kid_real"]
