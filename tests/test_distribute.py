@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_zoo as kz
-from keras_zoo import defaults, distribute
+from keras_zoo import defaults, distribute, training
 
 
 def _run(code, timeout=120, **env):
@@ -195,10 +195,12 @@ def test_mirrored_matches_single_device_with_steps_per_execution():
     assert out["config"] == {"strategy": "MirroredStrategy", "replicas": 2, "device_kind": "cpu",
                              "global_batch_size": 64, "per_replica_batch_size": 32}
     assert 0.0 <= out["fit_accuracy"] <= 1.0
-    # `fit` under Mirrored keeps the zoo's default steps_per_execution (16 on CPU)
-    # and trains every batch of the epoch once: 1437 // 64 = 22 = 16 + a short 6.
-    assert out["fit_steps_per_execution"] == defaults.steps_per_execution("cpu") == 16
-    assert out["fit_steps"] == 1437 // 64
+    # `fit` under Mirrored keeps the zoo's steps_per_execution (16 on CPU, made to
+    # divide the epoch) and trains every batch of the epoch once: the 1,293 training
+    # images (digits' train[:90%]) // 64 = 20 steps, 2 executions of 10.
+    assert defaults.steps_per_execution("cpu") == 16
+    assert out["fit_steps_per_execution"] == training._dividing(16, 1293 // 64) == 10
+    assert out["fit_steps"] == 1293 // 64
 
 
 # JAX backend (a fresh process with 8 CPU devices) -------------------------------------
