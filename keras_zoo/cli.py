@@ -332,11 +332,12 @@ def _cmd_info(args):
     print("  arguments (override with `keras-zoo train --arg KEY=VALUE`):")
     for key, value in info["defaults"].items():
         print(f"    {key}={value!r}")
-    from keras_zoo import memory
+    if info["task"] == "language_modeling":  # the GPT sizes: memory needs Keras
+        from keras_zoo import memory
 
-    if memory.has_estimate(info.name):
-        for line in memory.info_lines(info.name):
-            print(f"  {line}")
+        if memory.has_estimate(args.name):
+            for line in memory.info_lines(args.name):
+                print(f"  {line}")
 
 
 def _cmd_datasets(args):

@@ -9,6 +9,7 @@ kz.evaluate("runs/cnn", "digits")   # the same numbers, from the saved run
 ```
 """
 
+import collections.abc
 import dataclasses
 import functools
 import importlib.util
@@ -205,7 +206,7 @@ def model_args_for(info, spec, model_args=None):
     accepts, then the user's `model_args`, which win; all checked by the
     registry.
     """
-    if model_args is not None and not isinstance(model_args, dict):
+    if model_args is not None and not isinstance(model_args, collections.abc.Mapping):
         raise InvalidArgumentError(
             f"`model_args` must be a dict. Received: model_args={model_args!r}"
         )
@@ -300,7 +301,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
         info = registry.model_info(model_or_name)
         data.check_compatible(info, spec)
         task, family, name = info.task, info.family, info.name
-        if model_args is not None and not isinstance(model_args, dict):
+        if model_args is not None and not isinstance(model_args, collections.abc.Mapping):
             model_args_for(info, spec, model_args)  # raises the clear error
     elif isinstance(model_or_name, keras.Model):
         if model_args:

@@ -53,7 +53,7 @@ def test_every_head_outputs_what_info_says(name):
         np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
         logits = kz.create_model(name, **info.tiny, classifier_activation=None)
         assert training.outputs_logits(logits)
-    elif info.task in ("language_modeling", "seq2seq"):
+    elif info.task in ("language_modeling", "masked_language_modeling", "seq2seq"):
         assert "logits" in text
         assert training.outputs_logits(kz.create_model(name, **info.tiny))
     else:

@@ -75,7 +75,7 @@ def test_weights_by_name_run_folder_keras_file_and_weights_file_give_the_run_mod
                            dict(input_shape=(8, 8, 1), padding="same", **CNN_ARGS))]:
         model = kz.create_model("simple_cnn", weights=source, **extra)
         np.testing.assert_allclose(predict(model, x), expected, atol=1e-6, err_msg=source)
-    assert [e.name for e in kz.list_weights("simple_cnn")] == ["digits-test"]
+    assert "digits-test" in [e.name for e in kz.list_weights("simple_cnn")]  # beside the shipped
 
 
 def test_evaluate_a_model_built_from_registered_weights(cnn_run, registered):

@@ -128,7 +128,7 @@ def bert_classifier(
     ff_dim=512,
     num_layers=2,
     dropout=0.1,
-    classifier_activation=None,
+    classifier_activation="softmax",
 ):
     """`bert_mini`'s encoder with a classification head, for fine-tuning.
 
