@@ -114,7 +114,9 @@ def test_weights_per_device_drop_about_k_fold(runs, mesh):
 def test_losses_equal_one_device(runs, mesh):
     losses = runs[f"{mesh[0]}x{mesh[1]}"]["losses"]
     assert losses == pytest.approx(runs["single"]["losses"], rel=1e-5)
-    assert losses[2] < losses[0]  # it trains
+    # (Each step reads another batch, so the three losses are not comparable with each
+    # other; that the sharded model trains is checked by test_fit_trains_model_parallel.)
+    assert all(abs(v) < float("inf") for v in losses)  # finite (NaN fails the comparison)
 
 
 def test_fit_trains_model_parallel(runs):
