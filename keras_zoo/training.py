@@ -481,7 +481,7 @@ def _epoch_steps(plan, prepared):
     if plan.steps_per_epoch:
         return plan.steps_per_epoch
     count = int(prepared.train.cardinality())
-    return max(1, count) if count > 0 else 1
+    return count if count > 0 else 1  # unknown (-2) or empty: one step
 
 
 def _train_and_test(plan, prepared):
