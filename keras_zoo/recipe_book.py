@@ -146,14 +146,16 @@ register_recipe("lstm_seq2seq", "addition", TrainingRecipe(
                       "0.9992 (seed 0), 0.9966 (seed 1), seed 2 not finished")))
 
 # half_sums (generated; linear: a logistic regression on the 20 digits scores
-# 100%): recurrent and attention models must count. Adam 3e-3 with warm-up and
-# cosine decay; one exploratory GRU run of 12 epochs reached 99.85% (seed 0,
-# 153 s), so 20 epochs here.
-for _name in ("gru_classifier", "lstm_classifier", "transformer_classifier"):
+# 100%): recurrent and attention models must count. Adam with warm-up and cosine
+# decay over 20 epochs, 3e-3 for the recurrent models and 1e-3 for the
+# Transformer (at 3e-3 it stays at chance: loss 0.693 after 4 epochs, seed 0;
+# at 1e-3 it reaches 98.6% in 4 epochs). Measured by scripts/results.py.
+for _name, _rate in (("gru_classifier", 3e-3), ("lstm_classifier", 3e-3),
+                     ("transformer_classifier", 1e-3)):
     register_recipe(_name, "half_sums", TrainingRecipe(
-        batch_size=64, epochs=20, optimizer="adam", learning_rate=3e-3, schedule="cosine",
+        batch_size=64, epochs=20, optimizer="adam", learning_rate=_rate, schedule="cosine",
         warmup_steps=0.03, clipnorm=1.0,
-        reference="keras-zoo recipe for half_sums: Adam 3e-3, warm-up and cosine decay.",
+        reference=f"keras-zoo recipe for half_sums: Adam {_rate:g}, warm-up and cosine decay.",
         expected=None if _name == "lstm_classifier" else Expected(
             "accuracy", 0.999, 0.0, source="keras-zoo target: near the linear model's 100%")))
 

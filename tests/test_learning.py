@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
+from keras_zoo import data
 from keras_zoo.models import gan
 
 pytestmark = pytest.mark.slow
@@ -45,13 +46,16 @@ def test_lstm_seq2seq_on_addition_with_recipe_defaults():
 def test_dcgan_losses_are_finite_and_samples_change():
     result = kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=3, seed=0,
                     model_args={"filters": 16, "latent_dim": 32}, verbose=0)
-    before = gan.sample_images(result.model, 16, seed=0)
-    more = kz.fit(result.model, "digits", epochs=2, steps_per_epoch=10, seed=0, verbose=0)
-    after = gan.sample_images(more.model, 16, seed=0)
+    before = gan.sample_images(result.model, 64, seed=0)
+    more = kz.fit(result.model, "digits", epochs=2, steps_per_epoch=30, seed=0, verbose=0)
+    after = gan.sample_images(more.model, 64, seed=0)
     assert all(np.isfinite(v) for v in more.history["d_loss"] + more.history["g_loss"])
-    assert before.shape == after.shape == (16, 8, 8, 1)
+    assert before.shape == after.shape == (64, 8, 8, 1)
     assert 0.0 <= after.min() and after.max() <= 1.0
-    assert np.abs(after - before).mean() > 1e-3
+    # The N(0, 0.02) start draws near-constant grey (spread 8e-5); 60 steps
+    # move the samples 20x that spread and widen it 19x (seed 0).
+    assert np.abs(after - before).mean() > 5 * before.std()
+    assert after.std() > 5 * before.std()
 
 
 @pytest.fixture
@@ -64,10 +68,19 @@ def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
     from keras_zoo import gan_metrics
 
     judge = gan_metrics.classifier("digits")  # simple_cnn, its digits recipe, no smoothing
-    probabilities, _ = gan_metrics.predict(judge, gan_metrics._real_images("digits", "test", None))
+    batches = data.load_dataset("digits", "test", batch_size=512, shuffle=False)
+    images, labels = (np.concatenate(parts) for parts in zip(*[
+        (np.asarray(x), np.asarray(y)) for x, y in batches]))
+    probabilities, _ = gan_metrics.predict(judge, images)
     recognised, fractions = gan_metrics.recognition(probabilities)
     assert recognised >= 0.93, recognised  # 95.0 % measured (seed 0)
-    assert fractions.min() >= 0.09 and fractions.max() <= 0.11
+    # Every digit is recognised as itself (lowest recall 91.4 %, the 8s, seed 0),
+    # and the judge's class fractions follow the labels' within one point.
+    predicted = probabilities.argmax(axis=1)
+    recalls = [np.mean(predicted[labels == digit] == digit) for digit in range(10)]
+    assert min(recalls) >= 0.9, recalls
+    true_fractions = np.bincount(labels, minlength=10) / len(labels)
+    assert np.abs(fractions - true_fractions).max() <= 0.01, (fractions, true_fractions)
 
 
 def test_dcgan_on_digits_reaches_its_recipe_result(fresh_cache):
