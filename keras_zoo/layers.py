@@ -113,6 +113,27 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
+class MaskedAveragePooling1D(keras.layers.GlobalAveragePooling1D):
+    """`GlobalAveragePooling1D` over the unmasked steps; an all-padding row gives zeros.
+
+    Keras divides by the mask's sum, so a fully masked row (an empty text)
+    averages to NaN (keras-team/keras#18152, closed unfixed); here the count
+    is at least 1.
+
+    Example:
+
+    >>> pooled = MaskedAveragePooling1D()(vectors, mask=mask)   # (B, T, C) -> (B, C)
+    """
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        mask = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)  # (B, T, 1)
+        total = ops.sum(inputs * mask, axis=1)  # (B, C)
+        return total / ops.maximum(ops.sum(mask, axis=1), ops.cast(1, inputs.dtype))
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
 class ShortcutA(keras.layers.Layer):
     """He et al. 2015's option-A shortcut: subsample, then zero-pad the channels.
 

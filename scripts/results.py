@@ -12,6 +12,7 @@ not yet reproduced — never with a number nobody measured.
     python scripts/results.py --seeds 3                  # the README table
     python scripts/results.py --only simple_cnn:digits --seeds 1
     python scripts/results.py --readme                   # rewrite README's table from the CSV
+    python scripts/results.py --only mlp:digits --keep runs/results   # keep the run folders
 
 The README's "Results" table is generated from the CSV (`--readme`), and
 `tests/test_readme.py` checks that they agree.
@@ -151,13 +152,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated MODEL:DATASET pairs")
+    parser.add_argument("--keep", default="",
+                        help="write the run folders under this (new) folder and keep them "
+                             "(default: a temporary folder, deleted)")
     parser.add_argument("--readme", action="store_true",
                         help="only rewrite README's results table from the CSV")
     args = parser.parse_args()
     if not args.readme:
         selected = {s for s in args.only.split(",") if s}
-        with tempfile.TemporaryDirectory(prefix="keras_zoo_results_") as workdir:
-            write_rows(list(rows_for(selected, args.seeds, workdir)))
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            write_rows(list(rows_for(selected, args.seeds, args.keep)))
+        else:
+            with tempfile.TemporaryDirectory(prefix="keras_zoo_results_") as workdir:
+                write_rows(list(rows_for(selected, args.seeds, workdir)))
     update_readme(read_rows())
     print(markdown(read_rows()))
 

@@ -138,9 +138,9 @@ def test_offline_builders_without_network(data_dir, no_network):
 
 
 def test_digits(data_dir):
+    prepared = data.prepare("digits", data_dir=data_dir)  # generates the dataset
     info = tfds.builder("digits", data_dir=data_dir).info
     assert info.splits["train"].num_examples == 1437 and info.splits["test"].num_examples == 360
-    prepared = data.prepare("digits", data_dir=data_dir)
     assert prepared.spec.batch_size == 32 and prepared.vocabulary is None
     test = batches(prepared.test)
     assert sum(len(b[0]) for b in test) == 360

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from keras_zoo.errors import InvalidArgumentError
-from keras_zoo.layers import PatchEmbedding, TokenAndPositionEmbedding, TransformerBlock
+from keras_zoo.layers import (MaskedAveragePooling1D, PatchEmbedding, TokenAndPositionEmbedding,
+                              TransformerBlock)
 
 RNG = np.random.default_rng(0)
 TOKENS = RNG.integers(0, 30, size=(4, 10)).astype("int32")
@@ -125,6 +126,28 @@ def test_token_embedding_mask():
     assert TokenAndPositionEmbedding(30, 10, 8).compute_mask(tokens) is None
     # Shorter inputs than `sequence_length` use the first positions.
     assert _predict(layer, tokens).shape == (1, 4, 8)
+
+
+def test_masked_average_pooling_averages_real_steps_and_an_empty_row_is_zero():
+    mask = np.array([[True] * 3 + [False] * 7, [False] * 10, [True] * 10, [True] + [False] * 9])
+    pooled = keras.ops.convert_to_numpy(MaskedAveragePooling1D()(VECTORS, mask=mask))
+    np.testing.assert_allclose(pooled[0], VECTORS[0, :3].mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pooled[1], np.zeros(8))  # Keras's own gives NaN here
+    np.testing.assert_allclose(pooled[2], VECTORS[2].mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pooled[3], VECTORS[3, 0], rtol=1e-5, atol=1e-6)
+    unmasked = keras.ops.convert_to_numpy(MaskedAveragePooling1D()(VECTORS))
+    np.testing.assert_allclose(unmasked, VECTORS.mean(axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_bert_classifier_predicts_finite_scores_for_an_empty_text():
+    import keras_zoo as kz
+
+    model = kz.create_model("bert_classifier", vocab_size=20, sequence_length=8, embed_dim=8,
+                            num_heads=2, ff_dim=16, num_layers=1)
+    tokens = np.zeros((2, 8), "int32")
+    tokens[1, :3] = 5
+    scores = model.predict(tokens, verbose=0)
+    assert np.isfinite(scores).all(), scores
 
 
 def test_block_ignores_masked_keys():

@@ -23,7 +23,8 @@ Shapes in comments: B batch, T tokens, C embedding size, V vocabulary.
 import keras
 
 from keras_zoo.errors import InvalidArgumentError, check_positive_int
-from keras_zoo.layers import TokenAndPositionEmbedding, check_transformer_args
+from keras_zoo.layers import (MaskedAveragePooling1D, TokenAndPositionEmbedding,
+                               check_transformer_args)
 from keras_zoo.models.transformer import apply_transformer_blocks
 from keras_zoo.registry import register_model
 
@@ -167,7 +168,7 @@ def bert_classifier(
     inputs = keras.Input((sequence_length,), dtype="int32", name="token_ids")
     x, _ = _encoder(inputs, vocab_size, max_sequence_length, embed_dim, num_heads, ff_dim,
                     num_layers, dropout)
-    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)  # (B, C), padding masked
+    x = MaskedAveragePooling1D(name="pool")(x)  # (B, C), padding masked
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation=classifier_activation,
                                  dtype="float32", name="predictions")(x)  # (B, num_classes)
