@@ -80,7 +80,13 @@ class TrainingRecipe:
             `"l2"` (a penalty `weight_decay / 2 * |w|^2` on kernels, so the
             gradient gains `weight_decay * w`, as in He et al.).
         clipnorm: clip the global gradient norm to this; None for no clip.
-        label_smoothing: for classification losses.
+        label_smoothing: for classification losses; for a GAN, one-sided
+            smoothing of the discriminator's real targets (`1 -
+            label_smoothing`, Salimans et al. 2016).
+        ema_momentum: a GAN's generator is replaced at the end of training
+            by the exponential moving average of its weights with this
+            momentum (Keras's optimizer `use_ema`; Yazici et al. 2019); 0
+            for none. GAN recipes only.
         augment: names from `AUGMENTATIONS` applied to training images.
         translate: pixels of the random translation (pad and crop) when
             `"translate"` is in `augment`.
@@ -110,6 +116,7 @@ class TrainingRecipe:
     weight_decay_type: str = "decoupled"
     clipnorm: float = None
     label_smoothing: float = 0.0
+    ema_momentum: float = 0.0
     augment: tuple = ()
     translate: int = 4
     model_args: dict = None
@@ -145,7 +152,7 @@ _KINDS = {
     "momentum": float, "nesterov": bool, "beta_1": float, "beta_2": float, "schedule": str,
     "warmup_steps": float, "decay_steps": tuple, "decay_rate": float,
     "final_learning_rate": float, "weight_decay": float, "weight_decay_type": str,
-    "clipnorm": float, "label_smoothing": float, "augment": tuple, "translate": int,
+    "clipnorm": float, "label_smoothing": float, "ema_momentum": float, "augment": tuple, "translate": int,
     "model_args": dict, "reference": str, "expected": Expected,
 }
 _KIND_WORDS = {int: "an int", float: "a number", str: "a string", bool: "a bool", dict: "a dict",
@@ -168,7 +175,8 @@ def _check_recipe(r):
         if getattr(r, name) not in choices:
             _fail(name, getattr(r, name), f"one of {', '.join(choices)}")
     for name in ("learning_rate", "momentum", "beta_1", "beta_2", "decay_rate",
-                 "final_learning_rate", "weight_decay", "label_smoothing", "warmup_steps"):
+                 "final_learning_rate", "weight_decay", "label_smoothing", "ema_momentum",
+                 "warmup_steps"):
         value = getattr(r, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
                 or not math.isfinite(value):
@@ -180,6 +188,8 @@ def _check_recipe(r):
         _fail("clipnorm", r.clipnorm, "a positive number or None")
     if not r.label_smoothing < 1:
         _fail("label_smoothing", r.label_smoothing, "a number in [0, 1)")
+    if not r.ema_momentum < 1:
+        _fail("ema_momentum", r.ema_momentum, "a number in [0, 1)")
     if not isinstance(r.augment, tuple) or any(a not in AUGMENTATIONS for a in r.augment):
         _fail("augment", r.augment, f"a tuple of {', '.join(AUGMENTATIONS)}")
     if not isinstance(r.decay_steps, tuple) or any(
@@ -350,18 +360,21 @@ def learning_rate(r, steps_per_epoch):
         warmup_target=r.learning_rate if warmup else None, warmup_steps=warmup)
 
 
-def make_optimizer(r, steps_per_epoch):
+def make_optimizer(r, steps_per_epoch, average=False):
     """Returns the Keras optimizer the recipe describes.
 
     Decoupled weight decay goes to the optimizer (`AdamW`, or `weight_decay`
     of SGD/Adam, which Keras applies decoupled); L2 decay is added to the
-    model's kernels by `apply_l2`, not here.
+    model's kernels by `apply_l2`, not here. With `average`, the optimizer
+    keeps the recipe's moving average of the weights (`ema_momentum`).
     """
     import keras
 
     rate = learning_rate(r, steps_per_epoch)
     decay = r.weight_decay if r.weight_decay_type == "decoupled" and r.weight_decay else None
     common = {"learning_rate": rate, "global_clipnorm": r.clipnorm}
+    if average and r.ema_momentum:
+        common.update(use_ema=True, ema_momentum=r.ema_momentum)
     if r.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=r.momentum, nesterov=r.nesterov,
                                     weight_decay=decay, **common)

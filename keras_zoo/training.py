@@ -178,6 +178,12 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
             )
         model.compile(**_gan_optimizers(recipe, steps_per_epoch))
         return model
+    if recipe is not None and recipe.ema_momentum:
+        raise InvalidArgumentError(
+            "Recipe field `ema_momentum` averages a GAN's generator; other models choose "
+            "their weights on validation. Received: ema_momentum="
+            f"{recipe.ema_momentum!r} for a {task} model"
+        )
     kwargs = {**compile_defaults(task, from_logits=outputs_logits(model), recipe=recipe,
                                  steps_per_epoch=steps_per_epoch,
                                  character_level=character_level), **given}
@@ -196,7 +202,8 @@ def _gan_optimizers(recipe, steps_per_epoch):
     from keras_zoo import recipes
 
     return {"d_optimizer": recipes.make_optimizer(recipe, steps_per_epoch),
-            "g_optimizer": recipes.make_optimizer(recipe, steps_per_epoch)}
+            "g_optimizer": recipes.make_optimizer(recipe, steps_per_epoch, average=True),
+            "label_smoothing": recipe.label_smoothing}
 
 
 def model_args_for(info, spec, model_args=None):

@@ -148,6 +148,48 @@ def test_compile_refuses_a_single_optimizer():
         _tiny_dcgan().compile(optimizer="adam")
 
 
+def test_the_generator_ends_fit_as_its_weight_average():
+    model = _tiny_dcgan()
+    g_optimizer = keras.optimizers.Adam(1e-3, beta_1=0.5, use_ema=True, ema_momentum=0.9)
+    model.compile(g_optimizer=g_optimizer)
+    raw = []
+
+    class KeepRaw(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            raw.extend(np.array(v) for v in model.generator.trainable_variables)
+
+    model.fit(_squares(), batch_size=8, epochs=3, verbose=0, callbacks=[KeepRaw()])
+    averages = [np.array(v) for v in g_optimizer._model_variables_moving_average]
+    final = [np.array(v) for v in model.generator.trainable_variables]
+    for average, weight in zip(averages, final):
+        np.testing.assert_array_equal(weight, average)
+    assert any(not np.allclose(r, w) for r, w in zip(raw, final))  # not the last step's
+    # The discriminator keeps no average: its weights are the last step's.
+    assert not model.d_optimizer.use_ema
+
+
+def test_one_sided_label_smoothing_moves_only_the_real_targets():
+    model = _tiny_dcgan()
+    model.compile(label_smoothing=0.1, run_eagerly=True)
+    targets = []
+    loss_fn = model.loss_fn
+    model.loss_fn = lambda y, logits: targets.append(np.array(y)) or loss_fn(y, logits)
+    model.fit(_squares(8), batch_size=8, epochs=1, verbose=0)
+    real, fake, generator = targets  # one step: D on real, D on fake, then G
+    np.testing.assert_allclose(real, 0.9)
+    np.testing.assert_array_equal(fake, 0.0)
+    np.testing.assert_array_equal(generator, 1.0)  # the generator's targets stay 1
+    assert model.get_compile_config()["label_smoothing"] == 0.1
+    with pytest.raises(kz.InvalidArgumentError, match="label_smoothing=1"):
+        _tiny_dcgan().compile(label_smoothing=1)
+
+
+def test_a_recipe_average_is_refused_outside_gans():
+    with pytest.raises(kz.InvalidArgumentError, match="ema_momentum"):
+        kz.fit("mlp", "digits", epochs=1, steps_per_epoch=1, recipe={"ema_momentum": 0.99},
+               verbose=0)
+
+
 def test_mixed_precision_keeps_float32_outputs():
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
     try:

@@ -42,10 +42,13 @@ def test_lstm_seq2seq_on_addition_with_recipe_defaults():
 
 
 def test_dcgan_losses_are_finite_and_samples_change():
-    result = kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=3, seed=0,
+    # The raw generator: the recipe's 0.999 weight average would hide 60 steps.
+    raw = {"ema_momentum": 0.0}
+    result = kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=3, seed=0, recipe=raw,
                     model_args={"filters": 16, "latent_dim": 32}, verbose=0)
     before = gan.sample_images(result.model, 64, seed=0)
-    more = kz.fit(result.model, "digits", epochs=2, steps_per_epoch=30, seed=0, verbose=0)
+    more = kz.fit(result.model, "digits", epochs=2, steps_per_epoch=30, seed=0, recipe=raw,
+                  verbose=0)
     after = gan.sample_images(more.model, 64, seed=0)
     assert all(np.isfinite(v) for v in more.history["d_loss"] + more.history["g_loss"])
     assert before.shape == after.shape == (64, 8, 8, 1)
@@ -82,12 +85,14 @@ def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
 
 
 def test_dcgan_on_digits_reaches_its_recipe_result(fresh_cache):
-    # The recipe's measured result (71-74 % of 1,000 samples recognised with
-    # confidence > 0.9, seeds 0/1). Issue 8's target of 80 % is not reached yet
-    # (see the recipe's Expected and the README's results table).
+    # Issue 8's target: >= 80 % of 1,000 samples recognised with confidence > 0.9
+    # (measured 80.3 % at seeds 0 and 1 with the recipe).
     result = kz.fit("dcgan", "digits", seed=0, verbose=0)
     metrics = kz.evaluate(result.model, "digits")
     assert kz.recipe("dcgan", "digits").expected.met_by(metrics), metrics
-    # Every digit 5-15 % of the samples (issue 8; measured 6.8-12.3 % at seed 0).
+    # Every digit 5-15 % of the samples (issue 8; measured 8.4-12.9 %).
     assert 0.05 <= metrics["class_min"] and metrics["class_max"] <= 0.15, metrics
-    assert metrics["kid"] > metrics["kid_real"]
+    # KID to the test digits within 3 standard errors of the real training
+    # digits' own (measured -0.0010 and 0.0003 against -0.0011).
+    noise = 3 * (metrics["kid_std"] + metrics["kid_real_std"])
+    assert metrics["kid"] <= metrics["kid_real"] + noise, metrics

@@ -144,6 +144,11 @@ class _OptimizerPair:
     def iterations(self):
         return self.optimizers[1].iterations  # one generator update per step
 
+    def finalize_variable_values(self):
+        """Swaps in each network's weight average, where its optimizer keeps one."""
+        for optimizer, network in zip(self.optimizers, self._networks):
+            optimizer.finalize_variable_values(network.trainable_variables)
+
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
 class DCGAN(keras.Model):
@@ -177,15 +182,22 @@ class DCGAN(keras.Model):
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
-    def compile(self, d_optimizer="auto", g_optimizer="auto", loss="auto", **kwargs):
+    def compile(self, d_optimizer="auto", g_optimizer="auto", loss="auto", label_smoothing=0.0,
+                **kwargs):
         """Configures adversarial training.
 
         Args:
             d_optimizer: optimizer of the discriminator; `"auto"` is
                 `Adam(2e-4, beta_1=0.5)` (Radford et al.).
-            g_optimizer: optimizer of the generator; `"auto"` as above.
+            g_optimizer: optimizer of the generator; `"auto"` as above. One
+                built with `use_ema=True` keeps an average of the generator's
+                weights, swapped in at the end of `fit()` (as Keras does for
+                a single optimizer).
             loss: loss of a logit against labels 1 (real) / 0 (fake);
                 `"auto"` is `BinaryCrossentropy(from_logits=True)`.
+            label_smoothing: one-sided label smoothing: the discriminator's
+                real targets are `1 - label_smoothing`, the fake ones stay 0
+                (Salimans et al. 2016, section 3.4).
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`,
                 `jit_compile`, `steps_per_execution`).
         """
@@ -200,7 +212,15 @@ class DCGAN(keras.Model):
                     f"DCGAN.compile takes d_optimizer, g_optimizer and loss, not {key!r}. "
                     f"Received: {key}={kwargs[key]!r}"
                 )
+        is_number = isinstance(label_smoothing, (int, float)) and not isinstance(
+            label_smoothing, bool)
+        if not is_number or not 0 <= label_smoothing < 1:
+            raise InvalidArgumentError(
+                "`label_smoothing` must be a number in [0, 1). "
+                f"Received: label_smoothing={label_smoothing!r}"
+            )
         super().compile(**kwargs)
+        self.label_smoothing = float(label_smoothing)
         if d_optimizer == "auto":
             d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5, name="d_optimizer")
         if g_optimizer == "auto":
@@ -271,7 +291,8 @@ class DCGAN(keras.Model):
         def d_loss_fn():
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
-            return self.loss_fn(ops.ones_like(real_logits), real_logits) + self.loss_fn(
+            real_targets = ops.full_like(real_logits, 1.0 - self.label_smoothing)
+            return self.loss_fn(real_targets, real_logits) + self.loss_fn(
                 ops.zeros_like(fake_logits), fake_logits
             )
 
@@ -289,6 +310,16 @@ class DCGAN(keras.Model):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, then the generator's weight average if one is kept.
+
+        Keras swaps in an optimizer's moving average at the end of `fit`
+        only for a single `keras.optimizers.Optimizer`, not this pair.
+        """
+        history = super().fit(*args, **kwargs)
+        self.optimizer.finalize_variable_values()
+        return history
 
     def get_config(self):
         return {
@@ -312,10 +343,14 @@ class DCGAN(keras.Model):
             "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
             "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
             "loss": keras.saving.serialize_keras_object(self.loss_fn),
+            "label_smoothing": self.label_smoothing,
         }
 
     def compile_from_config(self, config):
-        self.compile(**{k: keras.saving.deserialize_keras_object(v) for k, v in config.items()})
+        config = dict(config)
+        smoothing = config.pop("label_smoothing", 0.0)
+        self.compile(**{k: keras.saving.deserialize_keras_object(v) for k, v in config.items()},
+                     label_smoothing=smoothing)
         self.optimizer.build()  # so that saved optimizer state can be loaded
 
 
