@@ -4,8 +4,11 @@ Built from the shared layers in `keras_zoo.layers`. Shapes in comments:
 B batch, T tokens, N patches, C embedding size, V vocabulary.
 """
 
+import weakref
+
 import keras
 import numpy as np
+from keras import ops
 
 from keras_zoo.errors import InvalidArgumentError, check_positive_int
 from keras_zoo.layers import (
@@ -422,13 +425,167 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed=None):
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _compile(fn, variables):
+    """`fn` traced once per input shape: `tf.function`, or `jax.jit` over the variables' values."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        jitted = jax.jit(stateless)
+        return lambda *args: jitted([v.value for v in variables], *args)
+    return fn
+
+
+class _CachedGPT:
+    """A zoo GPT's own layers run with a key/value cache, one compiled step.
+
+    `step(ids, caches, index, last)` runs `(B, T)` ids at positions
+    `index, ..., index + T - 1` through the embedding and every block (each
+    writes its keys and values into its `(B, 2, S, heads, key_dim)` cache),
+    and returns the `(B, V)` float32 logits at input `last` and the caches.
+    It is traced for two shapes only: the whole window `(B, S)` (prefill)
+    and one token `(B, 1)`; positions are tensors, so no token retraces.
+    """
+
+    def __init__(self, embedding, blocks, final_norm, head, variables):
+        self.embedding, self.blocks, self.final_norm, self.head = (
+            embedding, blocks, final_norm, head)
+        self.window = embedding.sequence_length
+        self.step = _compile(self._step, variables)
+
+    def _step(self, ids, caches, index, last):
+        x = self.embedding(ids, start_index=index)  # (B, T, C)
+        updated = []
+        for block, cache in zip(self.blocks, caches):
+            x, cache = block.call_with_cache(x, cache, index)  # (B, T, C)
+            updated.append(cache)
+        x = self.final_norm(ops.take(x, last, axis=1))  # (B, C)
+        return ops.cast(self.head(x), "float32"), updated  # (B, V)
+
+    def empty_caches(self, batch_size):
+        return [
+            ops.zeros((batch_size, 2, self.window, b.num_heads, b.attention.key_dim),
+                      b.compute_dtype)
+            for b in self.blocks
+        ]
+
+
+_CACHED = weakref.WeakKeyDictionary()  # model -> _CachedGPT (holds its layers, not the model)
+
+
+def _cached_gpt(model):
+    """A `_CachedGPT` for a model `_build_gpt` made, else None (any other model)."""
+    if model in _CACHED:
+        return _CACHED[model]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if len(layers) < 4 or len(model.inputs) != 1 or len(model.outputs) != 1:
+        return None
+    embedding, dropout, *blocks, final_norm = layers
+    head = model.outputs[0]._keras_history.operation
+    if head is embedding:  # tied embeddings: the transposed token table
+        def head(x):
+            return embedding(x, reverse=True)
+    elif isinstance(final_norm, keras.layers.Dense) and head is final_norm:
+        *blocks, final_norm = blocks
+    else:
+        return None
+    if not (isinstance(embedding, TokenAndPositionEmbedding) and not embedding.mask_zero
+            and isinstance(dropout, keras.layers.Dropout)
+            and isinstance(final_norm, keras.layers.LayerNormalization) and blocks
+            and all(isinstance(b, TransformerBlock) and b.causal for b in blocks)
+            and model.inputs[0].shape[1] == embedding.sequence_length):
+        return None
+    _CACHED[model] = _CachedGPT(embedding, blocks, final_norm, head, model.variables)
+    return _CACHED[model]
+
+
+class _NextLogits:
+    """Next-token logits `(B, V)` for ids `(B, n)`, as `generate` extends them.
+
+    The context is the last `window` ids. Without a cache, each call runs
+    the model on the context padded on the right to the window (the causal
+    mask keeps position `n - 1` blind to the padding). With one, the first
+    call prefills the cache with the prompt and each later call runs only
+    the newest id against it; once the ids outgrow the window every
+    position shifts (the position embeddings are absolute), so each call
+    prefills the last `window` ids again: the same logits as without a
+    cache, at the cost of one window per token.
+    """
+
+    def __init__(self, model, batch_size, use_cache):
+        self.model = model
+        self.window = model.inputs[0].shape[1]
+        self.gpt = _cached_gpt(model) if use_cache else None
+        if self.gpt is not None:
+            self.caches = self.gpt.empty_caches(batch_size)
+            self.cached = 0  # leading positions whose keys and values are in the caches
+
+    def __call__(self, ids):
+        n = ids.shape[1]
+        if self.gpt is not None and n <= self.window and self.cached == n - 1:
+            logits, self.caches = self.gpt.step(
+                ids[:, -1:], self.caches, np.int32(n - 1), np.int32(0))
+            self.cached = n
+            return np.asarray(logits, "float64")
+        context = ids if self.window is None else ids[:, -self.window:]  # (B, t), t <= T
+        length = context.shape[1]
+        if self.window is not None and length < self.window:
+            context = np.pad(context, ((0, 0), (0, self.window - length)))  # (B, T)
+        if self.gpt is None:
+            return np.asarray(self.model.predict_on_batch(context), "float64")[:, length - 1]
+        logits, self.caches = self.gpt.step(context, self.caches, np.int32(0),
+                                            np.int32(length - 1))
+        self.cached = n if n <= self.window else -1  # past the window: nothing reusable
+        return np.asarray(logits, "float64")
+
+
+def _sample(logits, temperature, top_k, top_p, rng):
+    """Next ids `(B,)` from float64 logits `(B, V)`: greedy, or Gumbel-max within top-k / top-p."""
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1)
+        logits = np.where(logits < kth, -np.inf, logits)
+    if top_p is not None:
+        order = np.argsort(-logits, axis=-1)  # (B, V), most likely first
+        ranked = np.take_along_axis(logits, order, axis=-1)
+        probs = np.exp(ranked - ranked[:, :1])
+        probs /= probs.sum(axis=-1, keepdims=True)
+        before = np.cumsum(probs, axis=-1) - probs  # mass of the more likely tokens
+        # The smallest set of most likely tokens whose mass reaches top_p.
+        keep = np.zeros_like(logits, bool)
+        np.put_along_axis(keep, order, before < top_p, axis=-1)
+        logits = np.where(keep, logits, -np.inf)
+    # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
+    return (logits + rng.gumbel(size=logits.shape)).argmax(axis=-1)  # (B,)
+
+
+def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, top_p=None,
+             seed=None, use_cache=True):
     """Extends a prompt with tokens sampled from a causal language model.
 
     The context is the last `sequence_length` ids (longer prompts are
-    left-cropped); a shorter context is padded on the right with id 0 and
-    the next token is read at the last real position, which the causal mask
-    keeps blind to the padding.
+    left-cropped). For the GPT family (`gpt_mini`, `gpt_baby`,
+    `gpt2_small`) a key/value cache on the model's own layers runs the
+    prompt once, then one token per step, compiled once; past the context
+    window each token re-reads the last `sequence_length` ids (the
+    positions shift), as without the cache. Any other model mapping ids to
+    logits runs on the whole context per token: padded on the right with
+    id 0, the next token read at the last real position, which the causal
+    mask keeps blind to the padding. Both give the same tokens.
 
     Args:
         model: a model mapping `(B, T)` ids to `(B, T, V)` next-token logits,
@@ -438,7 +595,12 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
         temperature: divides the logits; higher is more random, `0` is greedy
             (always the most likely token).
         top_k: if set, sample only among the `top_k` most likely tokens.
+        top_p: if set, sample only among the most likely tokens whose
+            probabilities (after `temperature` and `top_k`) sum to `top_p`
+            (nucleus sampling, Holtzman et al. 2019).
         seed: seed of the sampler; the same seed gives the same ids.
+        use_cache: use the key/value cache where the model is a zoo GPT
+            (`False`: the whole context per token, for any model).
 
     Returns:
         An int32 `np.ndarray` of shape `(P + num_tokens,)` (or
@@ -446,13 +608,12 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
 
     Example:
 
-    >>> ids = generate(model, [5, 9, 2], num_tokens=10, temperature=0.8, seed=0)
+    >>> ids = generate(model, [5, 9, 2], num_tokens=10, temperature=0.8, top_p=0.9, seed=0)
     """
     ids = np.asarray(prompt_ids)
     single = ids.ndim == 1
     ids = ids[None] if single else ids  # (B, P)
     vocab_size = model.outputs[0].shape[-1]
-    window = model.inputs[0].shape[1]
     if ids.ndim != 2 or ids.shape[1] == 0 or not np.issubdtype(ids.dtype, np.integer):
         raise InvalidArgumentError(
             "`prompt_ids` must be a non-empty sequence of integer ids, or a batch of them. "
@@ -467,8 +628,7 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
         raise InvalidArgumentError(
             f"`num_tokens` must be a non-negative integer. Received: num_tokens={num_tokens!r}"
         )
-    is_number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not is_number or temperature < 0:
+    if not _is_number(temperature) or temperature < 0:
         raise InvalidArgumentError(
             f"`temperature` must be a number >= 0. Received: temperature={temperature!r}"
         )
@@ -476,22 +636,18 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
         raise InvalidArgumentError(
             f"`top_k` must be None or an integer in [1, {vocab_size}]. Received: top_k={top_k!r}"
         )
+    if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
+        raise InvalidArgumentError(
+            f"`top_p` must be None or a number in (0, 1]. Received: top_p={top_p!r}"
+        )
+    if not isinstance(use_cache, bool):
+        raise InvalidArgumentError(
+            f"`use_cache` must be True or False. Received: use_cache={use_cache!r}"
+        )
     rng = np.random.default_rng(seed)
     ids = ids.astype("int32")
+    next_logits = _NextLogits(model, ids.shape[0], use_cache and num_tokens > 0)
     for _ in range(num_tokens):
-        context = ids if window is None else ids[:, -window:]  # (B, t), t <= T
-        length = context.shape[1]
-        if window is not None and length < window:
-            context = np.pad(context, ((0, 0), (0, window - length)))  # (B, T)
-        logits = np.asarray(model.predict_on_batch(context), "float64")[:, length - 1]  # (B, V)
-        if temperature == 0:
-            next_ids = logits.argmax(axis=-1)  # (B,)
-        else:
-            logits = logits / temperature
-            if top_k is not None:
-                kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1)
-                logits = np.where(logits < kth, -np.inf, logits)
-            # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-            next_ids = (logits + rng.gumbel(size=logits.shape)).argmax(axis=-1)  # (B,)
+        next_ids = _sample(next_logits(ids), temperature, top_k, top_p, rng)  # (B,)
         ids = np.concatenate([ids, next_ids[:, None].astype("int32")], axis=1)  # (B, t+1)
     return ids[0] if single else ids
