@@ -179,6 +179,9 @@ def build_parser():
     p.add_argument("--top-k", type=int, default=10,
                    help="sample among the k most likely tokens, as keras-io's miniature GPT "
                         "(default 10)")
+    p.add_argument("--top-p", type=float,
+                   help="sample among the most likely tokens whose probabilities sum to P "
+                        "(nucleus sampling; default off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--unsafe", action="store_true",
                    help="allow a model file carrying Python code (only files you trust)")
@@ -589,7 +592,7 @@ def _cmd_generate(args):
     if not ids:
         raise InvalidArgumentError(f"The prompt has no tokens. Received: prompt={args.prompt!r}")
     out = transformer.generate(model, ids, args.length, temperature=args.temperature,
-                               top_k=args.top_k, seed=args.seed)
+                               top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     print(decode(out, vocabulary, char_level))
 
 

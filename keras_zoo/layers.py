@@ -373,20 +373,7 @@ class TransformerBlock(keras.layers.Layer):
             x, x, attention_mask=attention_mask, use_causal_mask=self.causal, training=training
         )  # (B, T, C)
 
-    def _cached_attend(self, x, cache, cache_index):
-        """Causal attention of `x` (positions `cache_index`...) to the cache and to itself."""
-        attention = self.attention
-        start = [0, cache_index, 0, 0]
-        keys = ops.slice_update(cache[:, 0], start, attention._key_dense(x))  # (B, S, H, D)
-        values = ops.slice_update(cache[:, 1], start, attention._value_dense(x))  # (B, S, H, D)
-        query_positions = ops.arange(ops.shape(x)[1]) + cache_index  # (T,)
-        mask = ops.arange(ops.shape(keys)[1])[None, :] <= query_positions[:, None]  # (T, S)
-        x, _ = attention._compute_attention(
-            attention._query_dense(x), keys, values, attention_mask=mask[None], training=False
-        )  # (B, T, H, D)
-        return attention._output_dense(x), ops.stack([keys, values], axis=1)  # (B, T, C)
-
-    def call_with_cache(self, inputs, cache, cache_index):
+    def call_with_cache(self, inputs, cache, cache_index, output_index=None):
         """Runs a causal block on positions `cache_index, ...` against a key/value cache.
 
         For decoding one token at a time (keras-hub's
@@ -402,31 +389,57 @@ class TransformerBlock(keras.layers.Layer):
                 sequence of up to S positions; entries from `cache_index + T`
                 on are ignored.
             cache_index: int or scalar int tensor, `cache_index + T <= S`.
+            output_index: if set (int or scalar int tensor), only the output
+                of input `output_index` is computed, `(B, 1, C)` (the last
+                block of a language model needs no other); every input's
+                keys and values still enter the cache.
 
         Returns:
-            `(outputs, cache)`: `(B, T, C)` features and the updated cache.
+            `(outputs, cache)`: `(B, T, C)` features (or `(B, 1, C)`) and the
+            updated cache.
         """
         if not self.causal:
             raise InvalidArgumentError(
                 f"A key/value cache needs a causal block. Received: block {self.name!r} "
                 "with causal=False"
             )
-        cache_out = []
+        attention = self.attention
+        positions = ops.arange(ops.shape(inputs)[1])  # (T,)
+        if output_index is None:
+            def keep(x):
+                return x
+        else:
+            positions = ops.reshape(output_index, (1,))  # (1,)
+            def keep(x):
+                return ops.take(x, positions, axis=1)  # (B, 1, ...)
+        updated = []
 
         def attend(x):
-            x, updated = self._cached_attend(x, cache, cache_index)
-            cache_out.append(updated)
-            return x
+            start = [0, cache_index, 0, 0]
+            keys = ops.slice_update(cache[:, 0], start, attention._key_dense(x))  # (B, S, H, D)
+            values = ops.slice_update(cache[:, 1], start, attention._value_dense(x))
+            updated.append(ops.stack([keys, values], axis=1))  # (B, 2, S, H, D)
+            query_positions = positions + cache_index  # (T,) or (1,)
+            mask = ops.arange(ops.shape(keys)[1])[None, :] <= query_positions[:, None]  # (T, S)
+            x, _ = attention._compute_attention(
+                attention._query_dense(keep(x)), keys, values, attention_mask=mask[None],
+                training=False,
+            )  # (B, T, H, D)
+            return attention._output_dense(x)  # (B, T, C)
 
-        return self._residuals(inputs, attend, training=False), cache_out[0]
+        return self._residuals(inputs, attend, False, keep), updated[0]
 
-    def _residuals(self, x, attend, training):
-        """The block around `attend` (attention, before its dropout): norms, residuals, FFN."""
+    def _residuals(self, x, attend, training, keep=None):
+        """The block around `attend(x)`, the attention (all inputs are keys and values).
+
+        `keep` picks the positions whose outputs are computed (all if None).
+        """
+        kept = x if keep is None else keep(x)
         if self.norm_first:
-            x = x + self.attention_dropout(attend(self.attention_norm(x)), training=training)
+            x = kept + self.attention_dropout(attend(self.attention_norm(x)), training=training)
             x = x + self._feed_forward(self.ffn_norm(x), training)
         else:
-            x = self.attention_norm(x + self.attention_dropout(attend(x), training=training))
+            x = self.attention_norm(kept + self.attention_dropout(attend(x), training=training))
             x = self.ffn_norm(x + self._feed_forward(x, training))
         return x  # (B, T, C)
 

@@ -468,10 +468,11 @@ class _CachedGPT:
     def _step(self, ids, caches, index, last):
         x = self.embedding(ids, start_index=index)  # (B, T, C)
         updated = []
-        for block, cache in zip(self.blocks, caches):
-            x, cache = block.call_with_cache(x, cache, index)  # (B, T, C)
+        for i, (block, cache) in enumerate(zip(self.blocks, caches)):
+            output_index = last if i == len(self.blocks) - 1 else None
+            x, cache = block.call_with_cache(x, cache, index, output_index)  # (B, T or 1, C)
             updated.append(cache)
-        x = self.final_norm(ops.take(x, last, axis=1))  # (B, C)
+        x = self.final_norm(x[:, 0])  # (B, C)
         return ops.cast(self.head(x), "float32"), updated  # (B, V)
 
     def empty_caches(self, batch_size):
@@ -486,26 +487,32 @@ _CACHED = weakref.WeakKeyDictionary()  # model -> _CachedGPT (holds its layers, 
 
 
 def _cached_gpt(model):
-    """A `_CachedGPT` for a model `_build_gpt` made, else None (any other model)."""
+    """A `_CachedGPT` for a model `_build_gpt` made, else None (any other model).
+
+    Recognised by its structure: a `TokenAndPositionEmbedding` (no padding
+    mask), dropout, causal `TransformerBlock`s and a LayerNormalization, in
+    that order, then the tied embedding or a Dense layer as the output.
+    """
     if model in _CACHED:
         return _CACHED[model]
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if len(layers) < 4 or len(model.inputs) != 1 or len(model.outputs) != 1:
+    outputs = getattr(model, "outputs", None) or []
+    head = getattr(outputs[0], "_keras_history", (None,))[0] if len(outputs) == 1 else None
+    if len(layers) < 4 or head is None:
         return None
-    embedding, dropout, *blocks, final_norm = layers
-    head = model.outputs[0]._keras_history.operation
-    if head is embedding:  # tied embeddings: the transposed token table
+    if head is layers[-1] and isinstance(head, keras.layers.Dense):
+        layers = layers[:-1]  # an output layer of its own
+    elif head is layers[0]:  # tied embeddings: the transposed token table
         def head(x):
-            return embedding(x, reverse=True)
-    elif isinstance(final_norm, keras.layers.Dense) and head is final_norm:
-        *blocks, final_norm = blocks
+            return layers[0](x, reverse=True)
     else:
         return None
+    embedding, dropout, *blocks, final_norm = layers
     if not (isinstance(embedding, TokenAndPositionEmbedding) and not embedding.mask_zero
-            and isinstance(dropout, keras.layers.Dropout)
-            and isinstance(final_norm, keras.layers.LayerNormalization) and blocks
-            and all(isinstance(b, TransformerBlock) and b.causal for b in blocks)
-            and model.inputs[0].shape[1] == embedding.sequence_length):
+            and model.inputs[0].shape[1] == embedding.sequence_length
+            and isinstance(dropout, keras.layers.Dropout) and blocks
+            and all(isinstance(block, TransformerBlock) and block.causal for block in blocks)
+            and isinstance(final_norm, keras.layers.LayerNormalization)):
         return None
     _CACHED[model] = _CachedGPT(embedding, blocks, final_norm, head, model.variables)
     return _CACHED[model]
