@@ -138,7 +138,7 @@ def test_cached_step_is_traced_once_per_shape():
     generate(model, [[1], [2]], num_tokens=3 * WINDOW, seed=0)  # within, then past the window
     generate(model, [[1, 2, 3], [4, 5, 6]], num_tokens=5, seed=1)
     # One trace for a token against the cache, one for a whole window (prefill).
-    assert transformer._cached_gpt(model).step.experimental_get_tracing_count() == 2
+    assert transformer._cached_gpt(model).traces == 2
 
 
 _ON_JAX = """
@@ -153,6 +153,7 @@ for length in (1, 5, 10):
     cached = generate(model, prompts, 12, temperature=0)
     np.testing.assert_array_equal(cached, generate(model, prompts, 12, temperature=0,
                                                    use_cache=False))
+assert _cached_gpt(model).traces == 2, _cached_gpt(model).traces
 print("same tokens")
 """
 

@@ -430,12 +430,26 @@ def _is_number(value):
 
 
 def _compile(fn, variables):
-    """`fn` traced once per input shape: `tf.function`, or `jax.jit` over the variables' values."""
+    """`fn` compiled with XLA once per input shape, on the TensorFlow or JAX backend.
+
+    On TensorFlow the concrete function of each shape is called directly
+    (half the per-call overhead of the `tf.function`); on JAX the variables'
+    values are arguments of `jax.jit` (a `StatelessScope` maps them).
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=True)
+        function = tf.function(fn, jit_compile=True)
+        concrete = {}
+
+        def call(*args):
+            key = tuple((np.shape(a), a.dtype) for a in tf.nest.flatten(args))
+            if key not in concrete:
+                concrete[key] = function.get_concrete_function(*args)
+            return concrete[key](*args)
+
+        return call
     if backend == "jax":
         import jax
 
@@ -455,17 +469,20 @@ class _CachedGPT:
     `index, ..., index + T - 1` through the embedding and every block (each
     writes its keys and values into its `(B, 2, S, heads, key_dim)` cache),
     and returns the `(B, V)` float32 logits at input `last` and the caches.
-    It is traced for two shapes only: the whole window `(B, S)` (prefill)
-    and one token `(B, 1)`; positions are tensors, so no token retraces.
+    It is traced for two shapes only (`traces` counts): the whole window
+    `(B, S)` (prefill) and one token `(B, 1)`; positions are tensors, so no
+    token retraces.
     """
 
     def __init__(self, embedding, blocks, final_norm, head, variables):
         self.embedding, self.blocks, self.final_norm, self.head = (
             embedding, blocks, final_norm, head)
         self.window = embedding.sequence_length
+        self.traces = 0
         self.step = _compile(self._step, variables)
 
     def _step(self, ids, caches, index, last):
+        self.traces += 1  # Python runs only while tracing
         x = self.embedding(ids, start_index=index)  # (B, T, C)
         updated = []
         for i, (block, cache) in enumerate(zip(self.blocks, caches)):
