@@ -463,26 +463,31 @@ def _compile(fn, variables):
 
 
 class _CachedGPT:
-    """A zoo GPT's own layers run with a key/value cache, one compiled step.
+    """A zoo GPT's own layers decoding with a key/value cache, in compiled chunks.
 
-    `step(ids, caches, index, last)` runs `(B, T)` ids at positions
-    `index, ..., index + T - 1` through the embedding and every block (each
-    writes its keys and values into its `(B, 2, S, heads, key_dim)` cache),
-    and returns the `(B, V)` float32 logits at input `last` and the caches.
-    It is traced for two shapes only (`traces` counts): the whole window
-    `(B, S)` (prefill) and one token `(B, 1)`; positions are tensors, so no
-    token retraces.
+    `chunk(window, n, cached, caches, noise, count, temperature, top_k,
+    top_p)` adds `count` (at most `CHUNK`) tokens in one compiled loop.
+    State: `window` `(B, S)` holds the last `min(n, S)` of the `n` ids so
+    far (left-aligned); `caches` (one `(B, 2, S, heads, key_dim)` per
+    block) hold the keys and values of the first `cached` positions. Each
+    token runs only the newest id against the caches when `cached == n - 1`
+    (within the window), else the whole window (the prompt, or past the
+    window, where every position shifts); the last block computes only the
+    position read. `_sample_in_graph` picks the next id with the noise
+    `(CHUNK, B, V)`. Traced once per batch size (`traces` counts).
     """
 
-    def __init__(self, embedding, blocks, final_norm, head, variables):
+    CHUNK = 16  # tokens per call: the host's per-call overhead, amortised
+
+    def __init__(self, embedding, blocks, final_norm, head, vocab_size, variables):
         self.embedding, self.blocks, self.final_norm, self.head = (
             embedding, blocks, final_norm, head)
-        self.window = embedding.sequence_length
+        self.window, self.vocab_size = embedding.sequence_length, vocab_size
         self.traces = 0
-        self.step = _compile(self._step, variables)
+        self.chunk = _compile(self._chunk, variables)
 
-    def _step(self, ids, caches, index, last):
-        self.traces += 1  # Python runs only while tracing
+    def _forward(self, ids, caches, index, last):
+        """`(B, V)` logits at input `last` of ids `(B, T)` at positions `index`..., and caches."""
         x = self.embedding(ids, start_index=index)  # (B, T, C)
         updated = []
         for i, (block, cache) in enumerate(zip(self.blocks, caches)):
@@ -491,6 +496,49 @@ class _CachedGPT:
             updated.append(cache)
         x = self.final_norm(x[:, 0])  # (B, C)
         return ops.cast(self.head(x), "float32"), updated  # (B, V)
+
+    def _chunk(self, window, n, cached, caches, noise, count, temperature, top_k, top_p):
+        self.traces += 1  # Python runs only while tracing
+        size = self.window
+        new_ids = ops.zeros((ops.shape(window)[0], self.CHUNK), "int32")  # (B, K)
+
+        def body(i, state):
+            window, n, cached, caches, new_ids = state
+            logits, caches = ops.cond(
+                (n <= size) & (cached == n - 1),
+                lambda: self._forward(ops.take(window, ops.reshape(n - 1, (1,)), axis=1),
+                                      caches, n - 1, 0),  # the newest id, (B, 1)
+                lambda: self._forward(window, caches, 0, ops.minimum(n, size) - 1),
+            )
+            next_ids = _sample_in_graph(logits, noise[i], temperature, top_k, top_p)[:, None]
+            appended = ops.slice_update(window, [0, ops.minimum(n, size - 1)], next_ids)
+            shifted = ops.concatenate([window[:, 1:], next_ids], axis=1)
+            window = ops.where(n < size, appended, shifted)  # (B, S)
+            new_ids = ops.slice_update(new_ids, [0, i], next_ids)  # (B, K)
+            cached = ops.where(n <= size, n, -1)  # past the window nothing is reusable
+            return window, n + 1, cached, caches, new_ids
+
+        return ops.fori_loop(0, count, body, (window, n, cached, caches, new_ids))
+
+    def generate(self, ids, num_tokens, temperature, top_k, top_p, rng):
+        """`ids` `(B, P)` followed by `num_tokens` new ids, as `generate`'s uncached loop."""
+        batch_size, length = ids.shape
+        window = np.zeros((batch_size, self.window), "int32")
+        context = ids[:, -self.window:]
+        window[:, :context.shape[1]] = context
+        vocab_size = self.vocab_size
+        sampling = (np.float32(temperature), np.int32(top_k or vocab_size),
+                    np.float32(1.0 if top_p is None else top_p))
+        state = (window, np.int32(length), np.int32(0), self.empty_caches(batch_size))
+        outputs = [ids]
+        for start in range(0, num_tokens, self.CHUNK):
+            count = min(self.CHUNK, num_tokens - start)
+            noise = np.zeros((self.CHUNK, batch_size, vocab_size), "float32")
+            if temperature:  # the uncached loop draws the same noise, token by token
+                noise[:count] = rng.gumbel(size=(count, batch_size, vocab_size))
+            *state, new_ids = self.chunk(*state, noise, np.int32(count), *sampling)
+            outputs.append(np.asarray(new_ids)[:, :count])
+        return np.concatenate(outputs, axis=1)
 
     def empty_caches(self, batch_size):
         return [
@@ -531,48 +579,9 @@ def _cached_gpt(model):
             and all(isinstance(block, TransformerBlock) and block.causal for block in blocks)
             and isinstance(final_norm, keras.layers.LayerNormalization)):
         return None
-    _CACHED[model] = _CachedGPT(embedding, blocks, final_norm, head, model.variables)
+    _CACHED[model] = _CachedGPT(embedding, blocks, final_norm, head, outputs[0].shape[-1],
+                                model.variables)
     return _CACHED[model]
-
-
-class _NextLogits:
-    """Next-token logits `(B, V)` for ids `(B, n)`, as `generate` extends them.
-
-    The context is the last `window` ids. Without a cache, each call runs
-    the model on the context padded on the right to the window (the causal
-    mask keeps position `n - 1` blind to the padding). With one, the first
-    call prefills the cache with the prompt and each later call runs only
-    the newest id against it; once the ids outgrow the window every
-    position shifts (the position embeddings are absolute), so each call
-    prefills the last `window` ids again: the same logits as without a
-    cache, at the cost of one window per token.
-    """
-
-    def __init__(self, model, batch_size, use_cache):
-        self.model = model
-        self.window = model.inputs[0].shape[1]
-        self.gpt = _cached_gpt(model) if use_cache else None
-        if self.gpt is not None:
-            self.caches = self.gpt.empty_caches(batch_size)
-            self.cached = 0  # leading positions whose keys and values are in the caches
-
-    def __call__(self, ids):
-        n = ids.shape[1]
-        if self.gpt is not None and n <= self.window and self.cached == n - 1:
-            logits, self.caches = self.gpt.step(
-                ids[:, -1:], self.caches, np.int32(n - 1), np.int32(0))
-            self.cached = n
-            return np.asarray(logits, "float64")
-        context = ids if self.window is None else ids[:, -self.window:]  # (B, t), t <= T
-        length = context.shape[1]
-        if self.window is not None and length < self.window:
-            context = np.pad(context, ((0, 0), (0, self.window - length)))  # (B, T)
-        if self.gpt is None:
-            return np.asarray(self.model.predict_on_batch(context), "float64")[:, length - 1]
-        logits, self.caches = self.gpt.step(context, self.caches, np.int32(0),
-                                            np.int32(length - 1))
-        self.cached = n if n <= self.window else -1  # past the window: nothing reusable
-        return np.asarray(logits, "float64")
 
 
 def _sample(logits, temperature, top_k, top_p, rng):
@@ -583,7 +592,7 @@ def _sample(logits, temperature, top_k, top_p, rng):
     if top_k is not None:
         kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1)
         logits = np.where(logits < kth, -np.inf, logits)
-    if top_p is not None:
+    if top_p is not None and top_p < 1:
         order = np.argsort(-logits, axis=-1)  # (B, V), most likely first
         ranked = np.take_along_axis(logits, order, axis=-1)
         probs = np.exp(ranked - ranked[:, :1])
@@ -597,6 +606,22 @@ def _sample(logits, temperature, top_k, top_p, rng):
     return (logits + rng.gumbel(size=logits.shape)).argmax(axis=-1)  # (B,)
 
 
+def _sample_in_graph(logits, noise, temperature, top_k, top_p):
+    """`_sample` in `keras.ops`, compiled: `top_k` is an int (V for none), `top_p` 1 for none."""
+    greedy = ops.argmax(logits, axis=-1)  # (B,)
+    logits = logits / ops.maximum(temperature, 1e-6)
+    ranked = ops.flip(ops.sort(logits, axis=-1), axis=-1)  # (B, V), most likely first
+    kth = ops.take(ranked, ops.reshape(top_k - 1, (1,)), axis=1)  # (B, 1)
+    logits = ops.where(logits < kth, -np.inf, logits)
+    ranked = ops.where(ranked < kth, -np.inf, ranked)
+    probs = ops.softmax(ranked, axis=-1)
+    before = ops.cumsum(probs, axis=-1) - probs  # mass of the more likely tokens
+    least = ops.min(ops.where(before < top_p, ranked, np.inf), axis=-1, keepdims=True)  # (B, 1)
+    logits = ops.where((top_p < 1) & (logits < least), -np.inf, logits)
+    sampled = ops.argmax(logits + noise, axis=-1)  # Gumbel-max, (B,)
+    return ops.cast(ops.where(temperature == 0, greedy, sampled), "int32")
+
+
 def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, top_p=None,
              seed=None, use_cache=True):
     """Extends a prompt with tokens sampled from a causal language model.
@@ -604,12 +629,15 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, top_
     The context is the last `sequence_length` ids (longer prompts are
     left-cropped). For the GPT family (`gpt_mini`, `gpt_baby`,
     `gpt2_small`) a key/value cache on the model's own layers runs the
-    prompt once, then one token per step, compiled once; past the context
-    window each token re-reads the last `sequence_length` ids (the
-    positions shift), as without the cache. Any other model mapping ids to
-    logits runs on the whole context per token: padded on the right with
-    id 0, the next token read at the last real position, which the causal
-    mask keeps blind to the padding. Both give the same tokens.
+    prompt once, then one token per step, sampling included, in an XLA loop
+    compiled on the first call for each batch size (seconds; later calls
+    reuse it); past the context window each token re-reads the last
+    `sequence_length` ids (the positions shift), as without the cache. Any
+    other model mapping ids to logits runs on the whole context per token:
+    padded on the right with id 0, the next token read at the last real
+    position, which the causal mask keeps blind to the padding. Both draw
+    the same noise from `seed`, so they give the same tokens (up to float
+    rounding of the logits: exactly for greedy decoding, in the tests).
 
     Args:
         model: a model mapping `(B, T)` ids to `(B, T, V)` next-token logits,
@@ -670,8 +698,16 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, top_
         )
     rng = np.random.default_rng(seed)
     ids = ids.astype("int32")
-    next_logits = _NextLogits(model, ids.shape[0], use_cache and num_tokens > 0)
-    for _ in range(num_tokens):
-        next_ids = _sample(next_logits(ids), temperature, top_k, top_p, rng)  # (B,)
+    gpt = _cached_gpt(model) if use_cache and num_tokens else None
+    if gpt is not None:
+        ids = gpt.generate(ids, num_tokens, temperature, top_k, top_p, rng)
+    window = model.inputs[0].shape[1]
+    for _ in range(0 if gpt else num_tokens):
+        context = ids if window is None else ids[:, -window:]  # (B, t), t <= T
+        length = context.shape[1]
+        if window is not None and length < window:
+            context = np.pad(context, ((0, 0), (0, window - length)))  # (B, T)
+        logits = np.asarray(model.predict_on_batch(context), "float64")[:, length - 1]  # (B, V)
+        next_ids = _sample(logits, temperature, top_k, top_p, rng)  # (B,)
         ids = np.concatenate([ids, next_ids[:, None].astype("int32")], axis=1)  # (B, t+1)
     return ids[0] if single else ids
