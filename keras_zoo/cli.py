@@ -183,6 +183,9 @@ def build_parser():
                    help="sample among the most likely tokens whose probabilities sum to P "
                         "(nucleus sampling; default off)")
     p.add_argument("--seed", type=int)
+    p.add_argument("--no-cache", dest="use_cache", action="store_false",
+                   help="run the whole window per token instead of the key/value cache (no "
+                        "compiling first: quicker for a few tokens from a small model)")
     p.add_argument("--unsafe", action="store_true",
                    help="allow a model file carrying Python code (only files you trust)")
     p.set_defaults(run=_cmd_generate)
@@ -592,7 +595,8 @@ def _cmd_generate(args):
     if not ids:
         raise InvalidArgumentError(f"The prompt has no tokens. Received: prompt={args.prompt!r}")
     out = transformer.generate(model, ids, args.length, temperature=args.temperature,
-                               top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                               top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                               use_cache=args.use_cache)
     print(decode(out, vocabulary, char_level))
 
 

@@ -4,8 +4,9 @@
 128) extends a short prompt by `--tokens` tokens (temperature 0.8, top-k
 10: the CLI's defaults), once with the cache (the default) and once with
 `use_cache=False` (the whole window per token, the loop `generate` had
-before the cache). After one warm-up call of each (tracing and compiling),
-the two are timed side by side in `--pairs` adjacent pairs, their order
+before the cache). After one warm-up call of each (timed and printed: the
+cached loop compiles with XLA once per model and batch size), the two are
+timed side by side in `--pairs` adjacent pairs, their order
 alternating, because this machine's speed swings 2x from minute to minute;
 each pair's ratio is printed, then the median ratio. The ratio of
 tokens per CPU-second (this process's threads) is printed too: other
@@ -74,7 +75,10 @@ def main(argv=None):
           f"{model.inputs[0].shape[1]}, vocabulary {vocab_size}; prompt {args.prompt_length} "
           f"ids x {args.batch_size}, {args.tokens} new tokens")
     for use_cache in (True, False):  # warm-up: tracing and compiling
+        start = time.perf_counter()
         tokens_per_second(model, prompt, args, use_cache)
+        print(f"first call ({'cached' if use_cache else 'uncached'}, compiling included): "
+              f"{time.perf_counter() - start:.2f} s")
     ratios, cpu_ratios = [], []
     for pair in range(args.pairs):
         order = (True, False) if pair % 2 == 0 else (False, True)
