@@ -179,7 +179,13 @@ def build_parser():
     p.add_argument("--top-k", type=int, default=10,
                    help="sample among the k most likely tokens, as keras-io's miniature GPT "
                         "(default 10)")
+    p.add_argument("--top-p", type=float,
+                   help="sample among the most likely tokens whose probabilities sum to P "
+                        "(nucleus sampling; default off)")
     p.add_argument("--seed", type=int)
+    p.add_argument("--no-cache", dest="use_cache", action="store_false",
+                   help="run the whole window per token instead of the key/value cache (no "
+                        "compiling first: quicker for a few tokens from a small model)")
     p.add_argument("--unsafe", action="store_true",
                    help="allow a model file carrying Python code (only files you trust)")
     p.set_defaults(run=_cmd_generate)
@@ -589,7 +595,8 @@ def _cmd_generate(args):
     if not ids:
         raise InvalidArgumentError(f"The prompt has no tokens. Received: prompt={args.prompt!r}")
     out = transformer.generate(model, ids, args.length, temperature=args.temperature,
-                               top_k=args.top_k, seed=args.seed)
+                               top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                               use_cache=args.use_cache)
     print(decode(out, vocabulary, char_level))
 
 

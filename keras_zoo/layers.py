@@ -48,6 +48,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             following layers.
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
+    `start_index` (an int or scalar tensor) is the position of the first
+    input, for decoding one token at a time against a key/value cache.
+
     Called with `reverse=True` on `(B, T, C)` features, it returns float32
     logits `(B, T, vocab_size)` through the transposed token table: the
     output projection tied to the input embedding (Press & Wolf 2017; GPT-2,
@@ -79,11 +82,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.position_embedding.build((self.sequence_length,))
         self.built = True
 
-    def call(self, inputs, reverse=False):
+    def call(self, inputs, reverse=False, start_index=0):
         if reverse:
             table = ops.cast(self.token_embedding.embeddings, inputs.dtype)  # (V, C)
             return ops.cast(ops.matmul(inputs, ops.transpose(table)), "float32")  # (B, T, V)
-        positions = ops.arange(ops.shape(inputs)[-1])  # (T,)
+        positions = ops.arange(ops.shape(inputs)[-1]) + start_index  # (T,)
         tokens = self.token_embedding(inputs)  # (B, T, C)
         return tokens + self.position_embedding(positions)  # (B, T, C)
 
@@ -95,7 +98,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.embed_dim,)
 
-    def compute_output_spec(self, inputs, reverse=False):
+    def compute_output_spec(self, inputs, reverse=False, start_index=0):
         if reverse:
             return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.vocab_size,), "float32")
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), self.compute_dtype)
@@ -366,10 +369,79 @@ class TransformerBlock(keras.layers.Layer):
         self.built = True
 
     def _attend(self, x, attention_mask, training):
-        x = self.attention(
+        return self.attention(
             x, x, attention_mask=attention_mask, use_causal_mask=self.causal, training=training
         )  # (B, T, C)
-        return self.attention_dropout(x, training=training)
+
+    def call_with_cache(self, inputs, cache, cache_index, output_index=None):
+        """Runs a causal block on positions `cache_index, ...` against a key/value cache.
+
+        For decoding one token at a time (keras-hub's
+        `CachedMultiHeadAttention`, on this block's own attention weights):
+        the inputs' keys and values are written into `cache` at
+        `cache_index`, and each input attends to the positions up to its own,
+        so the outputs equal `call`'s on the whole sequence (inference mode).
+
+        Args:
+            inputs: `(B, T, C)` features of positions `cache_index` to
+                `cache_index + T - 1`.
+            cache: `(B, 2, S, num_heads, key_dim)` keys and values of a
+                sequence of up to S positions; entries from `cache_index + T`
+                on are ignored.
+            cache_index: int or scalar int tensor, `cache_index + T <= S`.
+            output_index: if set (int or scalar int tensor), only the output
+                of input `output_index` is computed, `(B, 1, C)` (the last
+                block of a language model needs no other); every input's
+                keys and values still enter the cache.
+
+        Returns:
+            `(outputs, cache)`: `(B, T, C)` features (or `(B, 1, C)`) and the
+            updated cache.
+        """
+        if not self.causal:
+            raise InvalidArgumentError(
+                f"A key/value cache needs a causal block. Received: block {self.name!r} "
+                "with causal=False"
+            )
+        attention = self.attention
+        positions = ops.arange(ops.shape(inputs)[1])  # (T,)
+        if output_index is None:
+            def keep(x):
+                return x
+        else:
+            positions = ops.reshape(output_index, (1,))  # (1,)
+            def keep(x):
+                return ops.take(x, positions, axis=1)  # (B, 1, ...)
+        updated = []
+
+        def attend(x):
+            start = [0, cache_index, 0, 0]
+            keys = ops.slice_update(cache[:, 0], start, attention._key_dense(x))  # (B, S, H, D)
+            values = ops.slice_update(cache[:, 1], start, attention._value_dense(x))
+            updated.append(ops.stack([keys, values], axis=1))  # (B, 2, S, H, D)
+            query_positions = positions + cache_index  # (T,) or (1,)
+            mask = ops.arange(ops.shape(keys)[1])[None, :] <= query_positions[:, None]  # (T, S)
+            x, _ = attention._compute_attention(
+                attention._query_dense(keep(x)), keys, values, attention_mask=mask[None],
+                training=False,
+            )  # (B, T, H, D)
+            return attention._output_dense(x)  # (B, T, C)
+
+        return self._residuals(inputs, attend, False, keep), updated[0]
+
+    def _residuals(self, x, attend, training, keep=None):
+        """The block around `attend(x)`, the attention (all inputs are keys and values).
+
+        `keep` picks the positions whose outputs are computed (all if None).
+        """
+        kept = x if keep is None else keep(x)
+        if self.norm_first:
+            x = kept + self.attention_dropout(attend(self.attention_norm(x)), training=training)
+            x = x + self._feed_forward(self.ffn_norm(x), training)
+        else:
+            x = self.attention_norm(kept + self.attention_dropout(attend(x), training=training))
+            x = self.ffn_norm(x + self._feed_forward(x, training))
+        return x  # (B, T, C)
 
     def _feed_forward(self, x, training):
         x = self.ffn_intermediate(x)  # (B, T, F)
@@ -378,14 +450,9 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None, mask=None):
         attention_mask = None if mask is None else mask[:, None, :]  # (B, 1, T) keys
-        x = inputs  # (B, T, C)
-        if self.norm_first:
-            x = x + self._attend(self.attention_norm(x), attention_mask, training)
-            x = x + self._feed_forward(self.ffn_norm(x), training)
-        else:
-            x = self.attention_norm(x + self._attend(x, attention_mask, training))
-            x = self.ffn_norm(x + self._feed_forward(x, training))
-        return x  # (B, T, C)
+        return self._residuals(
+            inputs, lambda x: self._attend(x, attention_mask, training), training
+        )  # (B, T, C)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -1,4 +1,5 @@
-"""A fast check that scripts/benchmark.py runs and prints every column (no timing asserted)."""
+"""Fast checks that scripts/benchmark.py and scripts/generation_benchmark.py run and print
+what they measure (no timing asserted)."""
 
 import importlib.util
 import os
@@ -8,11 +9,11 @@ import pytest
 import keras_zoo as kz
 from keras_zoo import defaults
 
-_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "benchmark.py")
+_SCRIPTS = os.path.join(os.path.dirname(__file__), os.pardir, "scripts")
 
 
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark", _PATH)
+def _benchmark(name="benchmark"):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_SCRIPTS, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -97,3 +98,14 @@ def test_steps_per_execution_and_jit_compile():
         "gpu", "cnn")
     assert defaults.jit_compile("cpu", "cnn") is False
     assert defaults.jit_compile("cpu", "cnn", backend="jax") is True
+
+
+def test_generation_benchmark_prints_each_pair_and_the_median(capsys):
+    benchmark = _benchmark("generation_benchmark")
+    tiny = [f"{k}={v}" for k, v in kz.model_info("gpt_mini").tiny.items()]
+    ratios = benchmark.main(["--weights", "none", "--tokens", "12", "--pairs", "2",
+                             "--batch-size", "2"] + [a for t in tiny for a in ("--model-arg", t)])
+    out = capsys.readouterr().out
+    assert len(ratios) == 2 and all(r > 0 for r in ratios)
+    assert out.count("same ids: yes") == 2  # cached and uncached sample the same tokens
+    assert "12 new tokens" in out and "median speed-up over 2 pairs" in out

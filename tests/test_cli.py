@@ -121,6 +121,15 @@ def test_generate_text_from_a_language_model_run(tmp_path, capsys):
     assert cli.main(["generate", lm_dir, "--prompt", "def ", "--length", "12", "--seed", "0"]) == 0
     text = capsys.readouterr().out.rstrip("\n")
     assert text.startswith("def ") and len(text) > 4
+    # Nucleus sampling; the uncached loop draws the same tokens.
+    texts = []
+    for flags in ([], ["--no-cache"]):
+        assert cli.main(["generate", lm_dir, "--prompt", "def ", "--length", "12", "--seed", "0",
+                         "--top-p", "0.9"] + flags) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1] and texts[0].startswith("def ")
+    assert cli.main(["generate", lm_dir, "--prompt", "def ", "--top-p", "1.5"]) == 2
+    assert "Received: top_p=1.5" in capsys.readouterr().err
     assert cli.main(["generate", lm_dir]) == 2
     assert "--prompt" in capsys.readouterr().err
 

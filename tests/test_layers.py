@@ -169,6 +169,38 @@ def test_causal_block_does_not_see_the_future():
     assert not np.allclose(a[:, 5:], b[:, 5:])
 
 
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_cached_block_equals_the_whole_sequence(norm_first):
+    block = TransformerBlock(8, 2, 16, dropout=0.1, causal=True, norm_first=norm_first)
+    expected = _predict(block, VECTORS)  # (B, T, C), T = 10
+    batch, steps = VECTORS.shape[:2]
+    cache = np.zeros((batch, 2, 12, 2, 4), "float32")  # room for 12 positions
+    prefix, cache = block.call_with_cache(VECTORS[:, :4], cache, 0)  # positions 0-3
+    outputs = [keras.ops.convert_to_numpy(prefix)]
+    for t in range(4, steps):  # then one position at a time
+        x, cache = block.call_with_cache(VECTORS[:, t:t + 1], cache, t)
+        outputs.append(keras.ops.convert_to_numpy(x))
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1), expected, rtol=1e-5, atol=1e-5)
+    # Only one output: the same value; every input's keys and values still cached.
+    last, again = block.call_with_cache(VECTORS, np.zeros_like(cache), 0, output_index=6)
+    assert last.shape == (batch, 1, 8)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(last)[:, 0], expected[:, 6],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again)[:, :, :steps],
+                               keras.ops.convert_to_numpy(cache)[:, :, :steps],
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(InvalidArgumentError, match="causal=False"):
+        TransformerBlock(8, 2, 16).call_with_cache(VECTORS, cache, 0)
+
+
+def test_token_embedding_start_index_shifts_the_positions():
+    layer = TokenAndPositionEmbedding(30, 10, 8)
+    tokens = np.array([[3, 4, 5, 6]], "int32")
+    whole = _predict(layer, tokens)
+    tail = keras.ops.convert_to_numpy(layer(tokens[:, 2:], start_index=2))
+    np.testing.assert_allclose(tail, whole[:, 2:], rtol=1e-6)
+
+
 def test_block_sublayers_are_named():
     block = TransformerBlock(8, 2, 16)
     names = {layer.name for layer in block._layers}

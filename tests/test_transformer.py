@@ -4,15 +4,21 @@ checks, masking, and a quick check that `gpt_mini` learns.
 The shared build / fit / save checks of every model are in test_models.py.
 """
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 
 from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.models import transformer
 from keras_zoo.models.transformer import generate, gpt_mini, transformer_classifier, vit
 
 VOCAB = 20
 WINDOW = 8
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +92,121 @@ def test_generate_top_k_limits_choices(lm):
         (dict(prompt_ids=[1], num_tokens=-1), "num_tokens=-1"),
         (dict(prompt_ids=[1], num_tokens=2, temperature=-1.0), "temperature=-1.0"),
         (dict(prompt_ids=[1], num_tokens=2, top_k=0), "top_k=0"),
+        (dict(prompt_ids=[1], num_tokens=2, top_p=0), r"top_p=0\b"),
+        (dict(prompt_ids=[1], num_tokens=2, top_p=1.5), "top_p=1.5"),
+        (dict(prompt_ids=[1], num_tokens=2, top_p=-0.1), r"\(0, 1\]. Received: top_p=-0.1"),
+        (dict(prompt_ids=[1], num_tokens=2, top_p="0.9"), "top_p='0.9'"),
+        (dict(prompt_ids=[1], num_tokens=2, top_p=True), "top_p=True"),
+        (dict(prompt_ids=[1], num_tokens=2, use_cache="yes"), "use_cache='yes'"),
     ],
 )
 def test_generate_rejects_bad_arguments(lm, kwargs, match):
     with pytest.raises(InvalidArgumentError, match=match):
         generate(lm, **kwargs)
+
+
+@pytest.fixture(scope="module", params=["tied", "untied"])
+def two_block_lm(request):
+    keras.utils.set_random_seed(1)
+    return gpt_mini(vocab_size=VOCAB, sequence_length=WINDOW, embed_dim=8, num_heads=2,
+                    ff_dim=16, num_layers=2, tie_embeddings=request.param == "tied")
+
+
+@pytest.mark.parametrize("prompt_length", [1, 3, WINDOW - 1, WINDOW, WINDOW + 3])
+def test_cached_generate_gives_the_uncached_tokens(two_block_lm, prompt_length, monkeypatch):
+    model = two_block_lm
+    prompts = (np.arange(2 * prompt_length).reshape(2, prompt_length) * 7 + 1) % VOCAB  # (2, P)
+    num_tokens = 2 * WINDOW + 5  # past the window from every prompt; 2 compiled chunks
+    uncached = generate(model, prompts, num_tokens, temperature=0, use_cache=False)
+    sampling = dict(temperature=1.5, top_k=12, top_p=0.9, seed=4)
+    sampled = generate(model, prompts, num_tokens, **sampling, use_cache=False)
+
+    def no_predict(*args):
+        raise AssertionError("the cached path ran the whole model")
+
+    monkeypatch.setattr(model, "predict_on_batch", no_predict)
+    np.testing.assert_array_equal(generate(model, prompts, num_tokens, temperature=0), uncached)
+    # The same noise on the same logits (to float rounding): sampling agrees too.
+    np.testing.assert_array_equal(generate(model, prompts, num_tokens, **sampling), sampled)
+
+
+def test_cached_generation_is_compiled_once():
+    keras.utils.set_random_seed(0)
+    model = gpt_mini(vocab_size=VOCAB, sequence_length=WINDOW, embed_dim=8, num_heads=2,
+                     ff_dim=16, num_layers=1)
+    generate(model, [[1], [2]], num_tokens=3 * WINDOW, seed=0)  # within, then past the window
+    generate(model, [[1, 2, 3], [4, 5, 6]], num_tokens=5, temperature=0, top_k=3, top_p=0.5)
+    assert transformer._cached_gpt(model).traces == 1  # one compiled loop for batches of 2
+
+
+_ON_JAX = """
+import keras, numpy as np
+from keras_zoo.models.transformer import _cached_gpt, generate, gpt_mini
+keras.utils.set_random_seed(0)
+model = gpt_mini(vocab_size=20, sequence_length=8, embed_dim=8, num_heads=2, ff_dim=16,
+                 num_layers=2)
+assert keras.backend.backend() == "jax" and _cached_gpt(model) is not None
+for length in (1, 5, 10):
+    prompts = np.arange(2 * length).reshape(2, length) % 20
+    cached = generate(model, prompts, 12, temperature=0)
+    np.testing.assert_array_equal(cached, generate(model, prompts, 12, temperature=0,
+                                                   use_cache=False))
+    sampled = generate(model, prompts, 12, temperature=1.5, top_k=12, top_p=0.9, seed=4)
+    np.testing.assert_array_equal(sampled, generate(model, prompts, 12, temperature=1.5,
+                                                    top_k=12, top_p=0.9, seed=4, use_cache=False))
+assert _cached_gpt(model).traces == 1, _cached_gpt(model).traces
+print("same tokens")
+"""
+
+
+@pytest.mark.slow  # 30 s or more: a fresh process imports JAX and compiles
+def test_cached_generate_on_jax():
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-c", _ON_JAX], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and "same tokens" in done.stdout, done.stderr[-3000:]
+
+
+def test_generate_uses_the_cache_only_for_the_gpt_family(lm):
+    assert transformer._cached_gpt(lm) is not None
+    inputs = keras.Input((WINDOW,), dtype="int32")
+    x = keras.layers.Embedding(VOCAB, 8)(inputs)
+    other = keras.Model(inputs, keras.layers.Dense(VOCAB)(x))
+    assert transformer._cached_gpt(other) is None
+    assert generate(other, [1, 2], num_tokens=10, temperature=0).shape == (12,)
+
+
+@pytest.fixture(scope="module")
+def known_distribution():
+    """A causal LM whose next-token probabilities are `PROBS` after any token."""
+    inputs = keras.Input((4,), dtype="int32")
+    table = np.log(np.tile(PROBS, (len(PROBS), 1)))  # (V, V): every row the same
+    embedding = keras.layers.Embedding(len(PROBS), len(PROBS), trainable=False)
+    model = keras.Model(inputs, embedding(inputs))
+    embedding.set_weights([table])
+    return model
+
+
+PROBS = np.array([0.05, 0.5, 0.15, 0.3])  # ranked: 1, 3, 2, 0
+
+
+@pytest.mark.parametrize(
+    "top_k, top_p, allowed",
+    [
+        (None, 0.4, {1}),
+        (None, 0.6, {1, 3}),
+        (None, 0.9, {1, 3, 2}),
+        (None, 1.0, {1, 3, 2, 0}),
+        (2, None, {1, 3}),
+        (3, 0.9, {1, 3, 2}),  # top-p on the top-3 renormalised: 0.53, 0.32, 0.16
+        (2, 0.9, {1, 3}),
+    ],
+)
+def test_top_k_and_top_p_sample_exactly_the_allowed_tokens(known_distribution, top_k, top_p,
+                                                           allowed):
+    prompts = np.zeros((200, 1), "int32")  # 200 draws of the first token
+    ids = generate(known_distribution, prompts, num_tokens=1, top_k=top_k, top_p=top_p, seed=0)
+    assert set(ids[:, -1].tolist()) == allowed
 
 
 def test_gpt_mini_learns_a_repeating_pattern():

@@ -4,8 +4,11 @@ Built from the shared layers in `keras_zoo.layers`. Shapes in comments:
 B batch, T tokens, N patches, C embedding size, V vocabulary.
 """
 
+import weakref
+
 import keras
 import numpy as np
+from keras import ops
 
 from keras_zoo.errors import InvalidArgumentError, check_positive_int
 from keras_zoo.layers import (
@@ -422,13 +425,219 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed=None):
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _compile(fn, variables):
+    """`fn` compiled with XLA once per input shape, on the TensorFlow or JAX backend.
+
+    On TensorFlow the concrete function of each shape is called directly
+    (half the per-call overhead of the `tf.function`); on JAX the variables'
+    values are arguments of `jax.jit` (a `StatelessScope` maps them).
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        function = tf.function(fn, jit_compile=True)
+        concrete = {}
+
+        def call(*args):
+            key = tuple((np.shape(a), a.dtype) for a in tf.nest.flatten(args))
+            if key not in concrete:
+                concrete[key] = function.get_concrete_function(*args)
+            return concrete[key](*args)
+
+        return call
+    if backend == "jax":
+        import jax
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        jitted = jax.jit(stateless)
+        return lambda *args: jitted([v.value for v in variables], *args)
+    return fn
+
+
+class _CachedGPT:
+    """A zoo GPT's own layers decoding with a key/value cache, in compiled chunks.
+
+    `chunk(window, n, cached, caches, noise, count, temperature, top_k,
+    top_p)` adds `count` (at most `CHUNK`) tokens in one compiled loop.
+    State: `window` `(B, S)` holds the last `min(n, S)` of the `n` ids so
+    far (left-aligned); `caches` (one `(B, 2, S, heads, key_dim)` per
+    block) hold the keys and values of the first `cached` positions. Each
+    token runs only the newest id against the caches when `cached == n - 1`
+    (within the window), else the whole window (the prompt, or past the
+    window, where every position shifts); the last block computes only the
+    position read. `_sample_in_graph` picks the next id with the noise
+    `(CHUNK, B, V)`. Traced once per batch size (`traces` counts).
+    """
+
+    CHUNK = 16  # tokens per call: the host's per-call overhead, amortised
+
+    def __init__(self, embedding, blocks, final_norm, head, vocab_size, variables):
+        self.embedding, self.blocks, self.final_norm, self.head = (
+            embedding, blocks, final_norm, head)
+        self.window, self.vocab_size = embedding.sequence_length, vocab_size
+        self.traces = 0
+        self.chunk = _compile(self._chunk, variables)
+
+    def _forward(self, ids, caches, index, last):
+        """`(B, V)` logits at input `last` of ids `(B, T)` at positions `index`..., and caches."""
+        x = self.embedding(ids, start_index=index)  # (B, T, C)
+        updated = []
+        for i, (block, cache) in enumerate(zip(self.blocks, caches)):
+            output_index = last if i == len(self.blocks) - 1 else None
+            x, cache = block.call_with_cache(x, cache, index, output_index)  # (B, T or 1, C)
+            updated.append(cache)
+        x = self.final_norm(x[:, 0])  # (B, C)
+        return ops.cast(self.head(x), "float32"), updated  # (B, V)
+
+    def _chunk(self, window, n, cached, caches, noise, count, temperature, top_k, top_p):
+        self.traces += 1  # Python runs only while tracing
+        size = self.window
+        new_ids = ops.zeros((ops.shape(window)[0], self.CHUNK), "int32")  # (B, K)
+
+        def body(i, state):
+            window, n, cached, caches, new_ids = state
+            logits, caches = ops.cond(
+                (n <= size) & (cached == n - 1),
+                lambda: self._forward(ops.take(window, ops.reshape(n - 1, (1,)), axis=1),
+                                      caches, n - 1, 0),  # the newest id, (B, 1)
+                lambda: self._forward(window, caches, 0, ops.minimum(n, size) - 1),
+            )
+            next_ids = _sample_in_graph(logits, noise[i], temperature, top_k, top_p)[:, None]
+            appended = ops.slice_update(window, [0, ops.minimum(n, size - 1)], next_ids)
+            shifted = ops.concatenate([window[:, 1:], next_ids], axis=1)
+            window = ops.where(n < size, appended, shifted)  # (B, S)
+            new_ids = ops.slice_update(new_ids, [0, i], next_ids)  # (B, K)
+            cached = ops.where(n <= size, n, -1)  # past the window nothing is reusable
+            return window, n + 1, cached, caches, new_ids
+
+        return ops.fori_loop(0, count, body, (window, n, cached, caches, new_ids))
+
+    def generate(self, ids, num_tokens, temperature, top_k, top_p, rng):
+        """`ids` `(B, P)` followed by `num_tokens` new ids, as `generate`'s uncached loop."""
+        batch_size, length = ids.shape
+        window = np.zeros((batch_size, self.window), "int32")
+        context = ids[:, -self.window:]
+        window[:, :context.shape[1]] = context
+        vocab_size = self.vocab_size
+        sampling = (np.float32(temperature), np.int32(top_k or vocab_size),
+                    np.float32(1.0 if top_p is None else top_p))
+        state = (window, np.int32(length), np.int32(0), self.empty_caches(batch_size))
+        outputs = [ids]
+        for start in range(0, num_tokens, self.CHUNK):
+            count = min(self.CHUNK, num_tokens - start)
+            noise = np.zeros((self.CHUNK, batch_size, vocab_size), "float32")
+            if temperature:  # the uncached loop draws the same noise, token by token
+                noise[:count] = rng.gumbel(size=(count, batch_size, vocab_size))
+            *state, new_ids = self.chunk(*state, noise, np.int32(count), *sampling)
+            outputs.append(np.asarray(new_ids)[:, :count])
+        return np.concatenate(outputs, axis=1)
+
+    def empty_caches(self, batch_size):
+        return [
+            ops.zeros((batch_size, 2, self.window, b.num_heads, b.attention.key_dim),
+                      b.compute_dtype)
+            for b in self.blocks
+        ]
+
+
+_CACHED = weakref.WeakKeyDictionary()  # model -> _CachedGPT (holds its layers, not the model)
+
+
+def _cached_gpt(model):
+    """A `_CachedGPT` for a model `_build_gpt` made, else None (any other model).
+
+    Recognised by its structure: a `TokenAndPositionEmbedding` (no padding
+    mask), dropout, causal `TransformerBlock`s and a LayerNormalization, in
+    that order, then the tied embedding or a Dense layer as the output.
+    """
+    if model in _CACHED:
+        return _CACHED[model]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    outputs = getattr(model, "outputs", None) or []
+    head = getattr(outputs[0], "_keras_history", (None,))[0] if len(outputs) == 1 else None
+    if len(layers) < 4 or head is None:
+        return None
+    if head is layers[-1] and isinstance(head, keras.layers.Dense):
+        layers = layers[:-1]  # an output layer of its own
+    elif head is layers[0]:  # tied embeddings: the transposed token table
+        def head(x):
+            return layers[0](x, reverse=True)
+    else:
+        return None
+    embedding, dropout, *blocks, final_norm = layers
+    if not (isinstance(embedding, TokenAndPositionEmbedding) and not embedding.mask_zero
+            and model.inputs[0].shape[1] == embedding.sequence_length
+            and isinstance(dropout, keras.layers.Dropout) and blocks
+            and all(isinstance(block, TransformerBlock) and block.causal for block in blocks)
+            and isinstance(final_norm, keras.layers.LayerNormalization)):
+        return None
+    _CACHED[model] = _CachedGPT(embedding, blocks, final_norm, head, outputs[0].shape[-1],
+                                model.variables)
+    return _CACHED[model]
+
+
+def _sample(logits, temperature, top_k, top_p, rng):
+    """Next ids `(B,)` from float64 logits `(B, V)`: greedy, or Gumbel-max within top-k / top-p."""
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1)
+        logits = np.where(logits < kth, -np.inf, logits)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-logits, axis=-1)  # (B, V), most likely first
+        ranked = np.take_along_axis(logits, order, axis=-1)
+        probs = np.exp(ranked - ranked[:, :1])
+        probs /= probs.sum(axis=-1, keepdims=True)
+        before = np.cumsum(probs, axis=-1) - probs  # mass of the more likely tokens
+        # The smallest set of most likely tokens whose mass reaches top_p.
+        keep = np.zeros_like(logits, bool)
+        np.put_along_axis(keep, order, before < top_p, axis=-1)
+        logits = np.where(keep, logits, -np.inf)
+    # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
+    return (logits + rng.gumbel(size=logits.shape)).argmax(axis=-1)  # (B,)
+
+
+def _sample_in_graph(logits, noise, temperature, top_k, top_p):
+    """`_sample` in `keras.ops`, compiled: `top_k` is an int (V for none), `top_p` 1 for none."""
+    greedy = ops.argmax(logits, axis=-1)  # (B,)
+    logits = logits / ops.maximum(temperature, 1e-6)
+    ranked = ops.flip(ops.sort(logits, axis=-1), axis=-1)  # (B, V), most likely first
+    kth = ops.take(ranked, ops.reshape(top_k - 1, (1,)), axis=1)  # (B, 1)
+    logits = ops.where(logits < kth, -np.inf, logits)
+    ranked = ops.where(ranked < kth, -np.inf, ranked)
+    probs = ops.softmax(ranked, axis=-1)
+    before = ops.cumsum(probs, axis=-1) - probs  # mass of the more likely tokens
+    least = ops.min(ops.where(before < top_p, ranked, np.inf), axis=-1, keepdims=True)  # (B, 1)
+    logits = ops.where((top_p < 1) & (logits < least), -np.inf, logits)
+    sampled = ops.argmax(logits + noise, axis=-1)  # Gumbel-max, (B,)
+    return ops.cast(ops.where(temperature == 0, greedy, sampled), "int32")
+
+
+def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, top_p=None,
+             seed=None, use_cache=True):
     """Extends a prompt with tokens sampled from a causal language model.
 
     The context is the last `sequence_length` ids (longer prompts are
-    left-cropped); a shorter context is padded on the right with id 0 and
-    the next token is read at the last real position, which the causal mask
-    keeps blind to the padding.
+    left-cropped). For the GPT family (`gpt_mini`, `gpt_baby`,
+    `gpt2_small`) a key/value cache on the model's own layers runs the
+    prompt once, then one token per step, sampling included, in an XLA loop
+    compiled on the first call for each batch size (seconds; later calls
+    reuse it); past the context window each token re-reads the last
+    `sequence_length` ids (the positions shift), as without the cache. Any
+    other model mapping ids to logits runs on the whole context per token:
+    padded on the right with id 0, the next token read at the last real
+    position, which the causal mask keeps blind to the padding. Both draw
+    the same noise from `seed`, so they give the same tokens (up to float
+    rounding of the logits: exactly for greedy decoding, in the tests).
 
     Args:
         model: a model mapping `(B, T)` ids to `(B, T, V)` next-token logits,
@@ -438,7 +647,12 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
         temperature: divides the logits; higher is more random, `0` is greedy
             (always the most likely token).
         top_k: if set, sample only among the `top_k` most likely tokens.
+        top_p: if set, sample only among the most likely tokens whose
+            probabilities (after `temperature` and `top_k`) sum to `top_p`
+            (nucleus sampling, Holtzman et al. 2019).
         seed: seed of the sampler; the same seed gives the same ids.
+        use_cache: use the key/value cache where the model is a zoo GPT
+            (`False`: the whole context per token, for any model).
 
     Returns:
         An int32 `np.ndarray` of shape `(P + num_tokens,)` (or
@@ -446,13 +660,12 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
 
     Example:
 
-    >>> ids = generate(model, [5, 9, 2], num_tokens=10, temperature=0.8, seed=0)
+    >>> ids = generate(model, [5, 9, 2], num_tokens=10, temperature=0.8, top_p=0.9, seed=0)
     """
     ids = np.asarray(prompt_ids)
     single = ids.ndim == 1
     ids = ids[None] if single else ids  # (B, P)
     vocab_size = model.outputs[0].shape[-1]
-    window = model.inputs[0].shape[1]
     if ids.ndim != 2 or ids.shape[1] == 0 or not np.issubdtype(ids.dtype, np.integer):
         raise InvalidArgumentError(
             "`prompt_ids` must be a non-empty sequence of integer ids, or a batch of them. "
@@ -467,8 +680,7 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
         raise InvalidArgumentError(
             f"`num_tokens` must be a non-negative integer. Received: num_tokens={num_tokens!r}"
         )
-    is_number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not is_number or temperature < 0:
+    if not _is_number(temperature) or temperature < 0:
         raise InvalidArgumentError(
             f"`temperature` must be a number >= 0. Received: temperature={temperature!r}"
         )
@@ -476,22 +688,26 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, seed
         raise InvalidArgumentError(
             f"`top_k` must be None or an integer in [1, {vocab_size}]. Received: top_k={top_k!r}"
         )
+    if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
+        raise InvalidArgumentError(
+            f"`top_p` must be None or a number in (0, 1]. Received: top_p={top_p!r}"
+        )
+    if not isinstance(use_cache, bool):
+        raise InvalidArgumentError(
+            f"`use_cache` must be True or False. Received: use_cache={use_cache!r}"
+        )
     rng = np.random.default_rng(seed)
     ids = ids.astype("int32")
-    for _ in range(num_tokens):
+    gpt = _cached_gpt(model) if use_cache and num_tokens else None
+    if gpt is not None:
+        ids = gpt.generate(ids, num_tokens, temperature, top_k, top_p, rng)
+    window = model.inputs[0].shape[1]
+    for _ in range(0 if gpt else num_tokens):
         context = ids if window is None else ids[:, -window:]  # (B, t), t <= T
         length = context.shape[1]
         if window is not None and length < window:
             context = np.pad(context, ((0, 0), (0, window - length)))  # (B, T)
         logits = np.asarray(model.predict_on_batch(context), "float64")[:, length - 1]  # (B, V)
-        if temperature == 0:
-            next_ids = logits.argmax(axis=-1)  # (B,)
-        else:
-            logits = logits / temperature
-            if top_k is not None:
-                kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1)
-                logits = np.where(logits < kth, -np.inf, logits)
-            # Gumbel-max: argmax(logits + Gumbel noise) samples from softmax(logits).
-            next_ids = (logits + rng.gumbel(size=logits.shape)).argmax(axis=-1)  # (B,)
+        next_ids = _sample(logits, temperature, top_k, top_p, rng)  # (B,)
         ids = np.concatenate([ids, next_ids[:, None].astype("int32")], axis=1)  # (B, t+1)
     return ids[0] if single else ids
