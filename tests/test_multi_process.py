@@ -35,7 +35,8 @@ PROCESS = textwrap.dedent("""
     record = {}
     for name, strategy in STRATEGIES.items():
         result = kz.fit("gpt_mini", "tiny_corpus", epochs=1, steps_per_epoch=3, batch_size=16,
-                        seed=None if seed == "none" and name == "data_parallel" else int(seed),
+                        seed=(None if seed == "none" else int(seed)) if name == "data_parallel"
+                        else 1,
                         strategy=strategy, precision="float32", verbose=0,
                         output_dir=f"{out}/{name}", model_args=MODEL_ARGS)
         np.savez(f"{out}/{name}_{jax.process_index()}.npz", *result.model.get_weights())
