@@ -395,6 +395,8 @@ def _cmd_train(args):
     print(f"{args.name} on {dataset}: {where} {scores}  ({seconds:.0f} s)")
     if result.output_dir:
         print(f"run saved in {result.output_dir}")
+    elif args.output:  # a worker other than the chief (several processes or workers)
+        print(f"run saved by the chief (process 0) in {args.output}")
     else:
         print("nothing saved (no --output); add --output DIR to keep the model and its run")
 

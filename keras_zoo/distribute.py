@@ -3,7 +3,10 @@
 `get_strategy(name)` returns an object with a `scope()` context manager:
 a `tf.distribute.Strategy` on the TensorFlow backend, or a
 `keras.distribution.DataParallel` on the JAX backend. `training.fit` creates
-the model and optimizer inside `run_scope(strategy)`.
+the model and optimizer inside `run_scope(strategy)`. On JAX, `get_strategy`
+first joins the other processes of a multi-process run
+(`keras_zoo.multi_process.initialize`), so JAX strategies span every process's
+devices.
 
 `batch_size` is always the GLOBAL batch: the examples in one optimizer step,
 over all replicas. It must divide by the replica count; each replica gets
@@ -17,7 +20,7 @@ import os
 
 import keras
 
-from keras_zoo import defaults, sharding
+from keras_zoo import defaults, multi_process, sharding
 from keras_zoo.errors import InvalidArgumentError, unknown_name
 
 STRATEGIES = ("auto", "cpu", "default", "one_device", "mirrored", "multi_worker", "tpu",
@@ -38,7 +41,9 @@ def get_strategy(name="auto", *, tpu_resolver=None):
               (TPUStrategy), several local GPUs (MirroredStrategy), a
               `TF_CONFIG` naming several workers (MultiWorkerMirroredStrategy),
               else the default strategy. On JAX: `keras.distribution.DataParallel`
-              over all devices when there is more than one, else the default.
+              over all devices (of all processes, see
+              `keras_zoo.multi_process`) when there is more than one, else the
+              default.
             - `"cpu"` / `"default"`: the default strategy (one device).
             - `"one_device"`: `tf.distribute.OneDeviceStrategy` on the first
               GPU, else the CPU.
@@ -61,7 +66,8 @@ def get_strategy(name="auto", *, tpu_resolver=None):
     Raises:
         UnknownNameError: `name` is not one of `STRATEGIES`.
         InvalidArgumentError: what `name` needs is not there (no TPU, fewer
-            than 2 devices for `"mirrored"`, no `TF_CONFIG`, wrong backend).
+            than 2 devices for `"mirrored"`, no `TF_CONFIG`, wrong backend),
+            or a one-device strategy in a run of several JAX processes.
 
     Example:
 
@@ -70,6 +76,7 @@ def get_strategy(name="auto", *, tpu_resolver=None):
     ...     model = create_model("mlp")
     """
     backend = keras.backend.backend()
+    processes = multi_process.initialize()  # JAX: before anything starts JAX
     if sharding.is_model_parallel_name(name):
         _require_backend("model_parallel", "jax", backend)
         return sharding.model_parallel(name)
@@ -88,6 +95,11 @@ def get_strategy(name="auto", *, tpu_resolver=None):
             return _multi_worker()
         return tf.distribute.get_strategy()
     if name in ("cpu", "default"):
+        if processes > 1:
+            raise InvalidArgumentError(
+                f"Strategy {name!r} trains on one device, but this is one of {processes} JAX "
+                f"processes; use 'data_parallel', 'model_parallel' or 'auto' to train over all "
+                f"of them. Received: strategy={name!r}")
         return tf.distribute.get_strategy()
     if name == "data_parallel":
         _require_backend(name, "jax", backend)
@@ -149,7 +161,7 @@ def _jax_devices():
 
 
 def _data_parallel():
-    return keras.distribution.DataParallel(devices=_jax_devices())
+    return multi_process.DataParallel(devices=_jax_devices())
 
 
 def _tf_config_workers():
@@ -195,7 +207,10 @@ def is_multi_worker(strategy):
 
 def is_chief(strategy):
     """Whether this process writes the run's files: always, except for the
-    non-chief workers of a multi-worker strategy."""
+    non-chief workers of a multi-worker strategy and JAX processes other
+    than process 0."""
+    if keras.backend.backend() == "jax":
+        return multi_process.is_first_process()
     if not is_multi_worker(strategy):
         return True
     resolver = strategy.cluster_resolver

@@ -1,6 +1,7 @@
 """Model-parallel training on JAX: a ("batch", "model") device mesh and a layout per family.
 
-`strategy="model_parallel"` puts every device on the "model" axis;
+`strategy="model_parallel"` puts every device on the "model" axis (with
+several JAX processes, each process's devices: one group per process);
 `"model_parallel:4x2"` is a mesh of 4 data-parallel groups ("batch") of 2
 devices that split the weights ("model"). The batch is split over "batch",
 the weights of the Transformer family over "model", Megatron-style
@@ -23,6 +24,7 @@ import re
 
 import keras
 
+from keras_zoo import multi_process
 from keras_zoo.errors import InvalidArgumentError
 
 PREFIX = "model_parallel"
@@ -33,15 +35,18 @@ def is_model_parallel_name(name):
     return isinstance(name, str) and (name == PREFIX or name.startswith(PREFIX + ":"))
 
 
-def parse_mesh(name, num_devices):
+def parse_mesh(name, num_devices, processes=1):
     """Returns `(batch, model)` for a strategy name and a device count.
+
+    `"model_parallel"` is one group per process, splitting the weights over
+    that process's devices: `(1, num_devices)` for one process.
 
     Raises:
         InvalidArgumentError: a malformed shape, or one whose product is
             not the number of devices.
     """
     if name == PREFIX:
-        return 1, num_devices
+        return processes, num_devices // processes
     match = re.fullmatch(r"model_parallel:(\d+)x(\d+)", name)
     if not match:
         raise InvalidArgumentError(
@@ -59,12 +64,18 @@ def parse_mesh(name, num_devices):
 def model_parallel(name):
     """A `keras.distribution.ModelParallel` over all devices for a strategy name.
 
-    Its `LayoutMap` is empty until `apply_layout` fills it for a model.
+    Over all processes' devices when there are several (see
+    `keras_zoo.multi_process`); each group on the "model" axis must then be
+    within one process. Its `LayoutMap` is empty until `apply_layout` fills
+    it for a model.
     """
     devices = keras.distribution.list_devices()
-    batch, model = parse_mesh(name, len(devices))
+    processes = multi_process.process_count()
+    batch, model = parse_mesh(name, len(devices), processes)
     mesh = keras.distribution.DeviceMesh((batch, model), ("batch", "model"), devices)
-    return keras.distribution.ModelParallel(
+    if processes > 1:
+        multi_process.check_model_groups(mesh.backend_mesh, 0, name)
+    return multi_process.ModelParallel(
         layout_map=keras.distribution.LayoutMap(mesh), batch_dim_name="batch")
 
 

@@ -452,7 +452,7 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
                                               overwrite=plan.overwrite)
         if finished:
             return _finished_result(plan.output_dir, plan.verbose)
-        plan = dataclasses.replace(plan, seed=config["seed"])
+        plan = dataclasses.replace(plan, seed=distribute.multi_process.agreed_seed(config["seed"]))
         vocab_path = os.path.join(plan.output_dir, runs.VOCABULARY)
         if not plan.overwrite and os.path.exists(vocab_path):  # resuming: keep the token ids
             vocabulary = runs.read_vocabulary(vocab_path)
@@ -852,11 +852,12 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
 
 
 def _batch_multiple(strategy=None):
-    """What every batch must divide by: the data-parallel devices per process.
+    """What every batch must divide by: the data-parallel devices.
 
     The batch-axis size of a JAX `keras.distribution` (`strategy` if it is
-    one, else the active one) over the processes, which each feed their
-    own part of the batch; 1 without one (tf.distribute handles any batch).
+    one, else the active one), over all processes: each process feeds its
+    part of every batch (`multi_process.process_rows`); 1 without one
+    (tf.distribute handles any batch).
     """
     if keras.backend.backend() != "jax":
         return 1
@@ -864,10 +865,8 @@ def _batch_multiple(strategy=None):
         strategy = keras.distribution.distribution()
     if getattr(strategy, "batch_dim_name", None) is None:
         return 1
-    import jax
-
     mesh = strategy.device_mesh
-    return mesh.shape[mesh.axis_names.index(strategy.batch_dim_name)] // jax.process_count()
+    return mesh.shape[mesh.axis_names.index(strategy.batch_dim_name)]
 
 
 def _for_evaluation(dataset, strategy=None):
