@@ -14,9 +14,12 @@ A kill at any moment leaves either the previous commit or the new one; a
 damaged `state.json` or weights file falls back to the previous commit.
 """
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 
 import keras
 
@@ -33,25 +36,67 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class RunState(keras.callbacks.Callback):
-    """Saves resume state atomically after every epoch, and restores it.
+    """Saves resume state atomically after every epoch (and mid-epoch), and restores it.
 
     On `on_train_begin` a committed state is loaded (weights and optimizer)
-    and `fit` continues at the first unfinished epoch; `history.csv` always
-    equals the committed epochs, one row each.
+    and `fit` continues where it stopped; `history.csv` always equals the
+    committed epochs, one row each.
+
+    With `epoch_steps` it also commits mid-epoch step checkpoints: every
+    `save_every_steps` steps of an epoch, and when SIGINT (Ctrl-C) or
+    SIGTERM arrives during `fitting()`. A step checkpoint holds the weights
+    and optimizer state (`iterations`, which drives the learning-rate
+    schedule), the epoch and step, the dropout RNG states (`_rng_state`),
+    the epoch's running metrics and the data position (batches consumed,
+    `epochs * epoch_steps + step`). A rerun continues at that step and ends
+    with exactly the weights and metrics of the uninterrupted run (tested,
+    CPU, TensorFlow).
+
+    The data position is restored by deterministic skip, not by a
+    checkpointed tf.data iterator: Keras creates its iterators inside `fit`
+    (out of reach of a `tf.train.Checkpoint`), and an iterator checkpoint
+    stores the shuffle buffer and the in-memory cache, up to the whole
+    dataset, at every save. Skipping replays the pipeline instead: the
+    training data is one repeated stream (`training.fit`), whose passes
+    reshuffle from seeds drawn in order, so the batches after skipping are
+    those of the uninterrupted run.
+
+    Compared with `keras.callbacks.BackupAndRestore(save_freq=N)` (Keras
+    3.15): it saves weights and `{"epoch", "batch"}` every N batches, but on
+    restore reads only the epoch, so the epoch restarts at its first batch
+    with mid-epoch weights, on data iterated again from the epoch's start;
+    it keeps neither the RNG nor the running metrics and writes its files in
+    place (keras-team/keras#20463). `tf.distribute`'s
+    `PreemptionCheckpointHandler` saves a `tf.train.Checkpoint` of what it
+    is given when the cluster announces a preemption, but the training loop
+    is the user's, and so are the step count and the data position.
 
     Args:
         output_dir: the run folder.
+        epoch_steps: training steps per epoch, or None for epoch checkpoints
+            only (the zoo's multi-worker loop, which cannot start mid-epoch).
+        save_every_steps: commit a step checkpoint after every this many
+            steps of an epoch (at the end of the execution that reaches
+            them, see `steps_per_execution`); None: only on an interrupt.
     """
 
-    def __init__(self, output_dir):
+    def __init__(self, output_dir, epoch_steps=None, save_every_steps=None):
         super().__init__()
         self.path = os.path.join(output_dir, runs.HISTORY)
         self.folder = os.path.join(output_dir, runs.BACKUP)
+        self.epoch_steps = epoch_steps
+        self.save_every_steps = save_every_steps
         self.candidates, self.problems = runs.resume_states(output_dir)
         if self.problems and not self.candidates:
             raise runs.no_good_state_error(self.problems)
         self.state = self.candidates[0][1] if self.candidates else None
         self.rows = dict(self.state["history"]) if self.state else {}
+        self.epoch = 0
+        self._steps = 0  # steps of `epoch` trained so far
+        self._saved = 0  # steps of `epoch` in the last commit
+        self._resume = None  # what the first step of this `fit` must restore
+        self._pending = None  # a deferred (signal number, frame)
+        self._handlers = {}
 
     @property
     def history(self):
@@ -62,6 +107,64 @@ class RunState(keras.callbacks.Callback):
     def epochs_done(self):
         return self.state["epochs"] if self.state else 0
 
+    def resume_steps(self):
+        """The mid-epoch steps of the states a resume may load (`steps_per_execution` divides them)."""
+        return [runs.position(state)[1] for _, state in self.candidates]
+
+    def fast_forward(self, dataset):
+        """`dataset` moved on past the committed epochs, where the train function cannot skip.
+
+        On TensorFlow with `epoch_steps` the train function skips the
+        batches on Keras's own iterator (`_ResumedSteps`): a skip in the
+        dataset would also run in the batch Keras reads ahead to build the
+        model under a tf.distribute strategy, which draws the shuffle seeds
+        of every skipped pass, so the resumed passes would get later seeds.
+        """
+        if keras.backend.backend() == "tensorflow" and self.epoch_steps:
+            return dataset
+        if not self.epochs_done or not self.epoch_steps:
+            return dataset
+        return dataset.skip(self.epochs_done * self.epoch_steps)
+
+    @contextlib.contextmanager
+    def fitting(self):
+        """The context of `fit`: SIGINT and SIGTERM wait for the end of a step.
+
+        Their Python handlers (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM
+        handler) run once a step checkpoint is committed at the end of the
+        step in progress, or after the epoch end when the signal came in the
+        epoch's last execution or validation. A second signal acts at once.
+        Handlers that are not Python functions (SIGTERM's default: the
+        process ends) are left alone, as is everything outside the main
+        thread.
+        """
+        if self.epoch_steps and threading.current_thread() is threading.main_thread():
+            for name in ("SIGINT", "SIGTERM"):
+                number = getattr(signal, name, None)
+                if number is not None and callable(signal.getsignal(number)):
+                    self._handlers[number] = signal.signal(number, self._defer)
+        try:
+            yield
+            self._deliver()  # a signal after the last epoch end
+        finally:
+            for number, handler in self._handlers.items():
+                signal.signal(number, handler)
+            self._handlers, self._pending = {}, None
+            model = getattr(self, "_model", None)
+            if isinstance(getattr(model, "train_function", None), _ResumedSteps):
+                model.train_function = model.train_function.original  # fit failed early
+
+    def _defer(self, signum, frame):
+        if self._pending is not None:
+            self._handlers[signum](signum, frame)
+        self._pending = (signum, frame)
+
+    def _deliver(self):
+        if self._pending is not None:
+            signum, frame = self._pending
+            self._pending = None
+            self._handlers[signum](signum, frame)
+
     def on_train_begin(self, logs=None):
         if self.state:
             optimizer = self.model.optimizer
@@ -69,12 +172,17 @@ class RunState(keras.callbacks.Callback):
                 optimizer.build(self.model.trainable_variables)  # so its state can load
             self._load_newest_good()
             runs.write_history_csv(self.path, self.rows)  # a kill may have come before the copy
+            self._resume = self.state
         self.model._initial_epoch = self.epochs_done or None  # as BackupAndRestore does
 
     def _load_newest_good(self):
         """Loads the newest state whose weights load; says so when one was passed over."""
         problems = list(self.problems)
         for path, state in self.candidates:
+            problem = self._position_problem(state)
+            if problem:
+                problems.append((path, problem))
+                continue
             weights = os.path.join(self.folder, state["weights"])
             try:
                 self.model.load_weights(weights)
@@ -85,9 +193,66 @@ class RunState(keras.callbacks.Callback):
             if problems:
                 print(runs.fallback_note(path, problems, state), file=sys.stderr)
             self.state, self.rows = state, dict(state["history"])
-            _set_rng_state(self.model, state.get("rng"))
+            _set_variables(_seed_states(self.model), state.get("rng"))
             return
         raise runs.no_good_state_error(problems)
+
+    def _position_problem(self, state):
+        """Why this run cannot continue at a state's mid-epoch step (None if it can)."""
+        step = runs.position(state)[1]
+        if not step:
+            return None
+        if not self.epoch_steps:
+            return "it is a mid-epoch checkpoint, which multi-worker training cannot resume"
+        if state.get("epoch_steps") != self.epoch_steps or step >= self.epoch_steps:
+            return (f"its step {step} of {state.get('epoch_steps')} per epoch does not fit "
+                    f"this run's {self.epoch_steps} steps per epoch")
+        return None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        resumed = self._resume is not None and epoch == self._resume["epochs"]
+        self._steps = self._saved = runs.position(self._resume)[1] if resumed else 0
+        self._deliver()  # a signal during the last epoch end: that epoch is committed
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._resume is None:
+            return
+        state, self._resume = self._resume, None
+        epochs, step = runs.position(state)
+        metrics = state.get("metrics") if step else None  # after Keras reset them for the epoch
+        if keras.backend.backend() != "tensorflow":  # built by now (Keras's symbolic build)
+            _set_variables(self.model.metrics_variables, metrics)
+            metrics = None
+        if self.epoch_steps:
+            self.model.train_function = _ResumedSteps(
+                self.model, calls=step // self.model.steps_per_execution,
+                logs=state.get("logs") or {}, skip=epochs * self.epoch_steps + step,
+                metrics=metrics)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.epoch_steps:
+            return
+        steps = batch + 1
+        if steps > self._saved and steps < self.epoch_steps:  # the epoch's end commits the last
+            every = self.save_every_steps
+            if self._pending is not None or (every and steps // every > self._steps // every):
+                self._save_step(steps, logs)
+        self._steps = max(self._steps, steps)
+        if steps < self.epoch_steps:
+            self._deliver()
+
+    def _save_step(self, steps, logs):
+        weights = f"epoch-{self.epoch + 1}-step-{steps}.weights.h5"
+        os.makedirs(self.folder, exist_ok=True)
+        runs.save_weights(self.model, os.path.join(self.folder, weights))
+        self._commit({
+            "epochs": self.epoch, "step": steps, "epoch_steps": self.epoch_steps,
+            "weights": weights, "history": self.rows, "rng": _rng_state(self.model),
+            "metrics": _values(self.model.metrics_variables),
+            "logs": {k: float(v) for k, v in (logs or {}).items()},
+        })
+        self._saved = steps
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.folder, exist_ok=True)
@@ -95,33 +260,58 @@ class RunState(keras.callbacks.Callback):
         runs.save_weights(self.model, os.path.join(self.folder, weights))
         self.rows = {e: r for e, r in self.rows.items() if e < epoch}
         self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
-        previous = self.state
-        self.state = {"epochs": epoch + 1, "weights": weights, "history": self.rows,
-                      "rng": _rng_state(self.model)}
-        runs.write_state(os.path.dirname(self.folder), self.state)  # the commit
+        self._commit({"epochs": epoch + 1, "weights": weights, "history": self.rows,
+                      "rng": _rng_state(self.model)})
         runs.write_history_csv(self.path, self.rows)
-        keep = {weights, runs.STATE, runs.PREVIOUS_STATE, previous and previous["weights"]}
+
+    def _commit(self, state):
+        """Commits `state`, keeping the previous commit's files and removing older ones."""
+        previous, self.state = self.state, state
+        runs.write_state(os.path.dirname(self.folder), state)  # the commit
+        keep = {state["weights"], runs.STATE, runs.PREVIOUS_STATE,
+                previous and previous["weights"]}
         for name in os.listdir(self.folder):
             if name not in keep:
                 os.remove(os.path.join(self.folder, name))
 
 
-    def fast_forward(self, dataset, steps_per_epoch=None):
-        """`dataset` moved on to where the committed epochs left it, for an exact resume.
+class _ResumedSteps:
+    """`model.train_function` for the first calls of a resumed `fit`.
 
-        With `steps_per_epoch` Keras reads one endless iterator, whose passes
-        reshuffle (and re-augment) from seeds drawn in order; skipping the
-        finished batches gives the resumed run the batches of an
-        uninterrupted one, and with the weights, the optimizer and the
-        dropout RNG states (`_rng_state`) restored it ends with exactly the
-        same weights (tested, CPU). Without `steps_per_epoch` Keras makes a
-        new iterator per epoch from a copy of the dataset, whose shuffle
-        seeds start over, so a resumed epoch sees another order; `dataset`
-        is returned as it is.
-        """
-        if not self.epochs_done or not steps_per_epoch:
-            return dataset
-        return dataset.skip(self.epochs_done * steps_per_epoch)
+    Keras starts every epoch at step 0 and offers no initial step. To
+    continue epoch `e` at step `s`, the first `s / steps_per_execution`
+    calls return the logs saved with the checkpoint and train nothing, so
+    Keras's step count, the callbacks' batch numbers and the epoch's end
+    are those of the uninterrupted run; the optimizer, the RNG and the
+    running metrics were restored by `RunState`. On TensorFlow the first
+    call also skips the `skip` batches already consumed on Keras's iterator
+    (see `RunState.fast_forward`) and restores the running `metrics`,
+    whose variables Keras would only create when it traces the first step;
+    on JAX, Keras hands each call its batches, so the calls that train
+    nothing drop theirs and the dataset skips the finished epochs. Then the
+    model's own train function is put back.
+    """
+
+    def __init__(self, model, calls, logs, skip, metrics=None):
+        self.model, self.original = model, model.train_function
+        self.calls, self.logs, self.skip, self.metrics = calls, logs, skip, metrics
+
+    def __call__(self, *args):
+        tensorflow = keras.backend.backend() == "tensorflow"
+        if tensorflow and self.skip is not None:
+            iterator = args[0]
+            for _ in range(self.skip):
+                next(iterator)
+            if self.metrics:
+                with self.model.distribute_strategy.scope():  # as Keras's own symbolic build
+                    self.model._symbolic_build(data_batch=iterator.element_spec)
+                _set_variables(self.model.metrics_variables, self.metrics)
+            self.skip = None
+        if self.calls:
+            self.calls -= 1
+            return dict(self.logs) if tensorflow else (dict(self.logs), args[0])
+        self.model.train_function = self.original
+        return self.original(*args)
 
 
 def _seed_states(model):
@@ -129,15 +319,18 @@ def _seed_states(model):
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
+def _values(variables):
+    return [keras.ops.convert_to_numpy(v).tolist() for v in variables]
+
+
 def _rng_state(model):
     """The states of the model's random generators (dropout), which weights files omit."""
-    return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)]
+    return _values(_seed_states(model))
 
 
-def _set_rng_state(model, state):
-    variables = _seed_states(model)
-    if state and len(state) == len(variables):
-        for variable, value in zip(variables, state):
+def _set_variables(variables, values):
+    if values and len(values) == len(variables):
+        for variable, value in zip(variables, values):
             variable.assign(keras.ops.convert_to_tensor(value, variable.dtype))
 
 

@@ -100,6 +100,10 @@ def build_parser():
     p.add_argument("--steps-per-epoch", type=int,
                    help="train this many batches per epoch, the training data repeating "
                         "(default: one pass over the training split)")
+    p.add_argument("--save-every-steps", type=int, metavar="N",
+                   help="with --output, also save a mid-epoch checkpoint every N steps (one "
+                        "is saved at the current step on Ctrl-C or SIGTERM anyway); rerunning "
+                        "resumes at that step")
     p.add_argument("--data-dir", help="tfds data folder")
     p.add_argument("--arg", dest="model_args", action="append", type=_model_arg, default=[],
                    metavar="KEY=VALUE", help="model argument, e.g. --arg width=8 (repeatable)")
@@ -385,7 +389,7 @@ def _cmd_train(args):
         args.name, dataset, epochs=args.epochs, batch_size=args.batch_size,
         strategy=args.strategy or "auto", precision=args.precision or "auto",
         output_dir=args.output, seed=args.seed, steps_per_epoch=args.steps_per_epoch,
-        data_dir=args.data_dir, model_args=dict(args.model_args) or None,
+        save_every_steps=args.save_every_steps, data_dir=args.data_dir, model_args=dict(args.model_args) or None,
         recipe=dict(args.recipe_args) or None, overwrite=args.overwrite, weights=args.weights,
         freeze=args.freeze, unfreeze_after=args.unfreeze_after, lora_rank=args.lora_rank,
     )

@@ -7,7 +7,8 @@ run/
   metrics.json         test metrics, written when the run finished
   model.keras          the final model
   checkpoints/best.keras
-  backup/              resume state: weights, optimizer and history of the last epoch
+  backup/              resume state: weights, optimizer, history, RNG and data position
+                       of the last epoch end or mid-epoch step checkpoint
   logs/                TensorBoard
   curves.png           training curves
   vocabulary.txt       text and language-model datasets
@@ -308,8 +309,11 @@ def _state_problem(backup, state):
     if not isinstance(state, dict):
         return "it is not a resume state"
     epochs, weights, history = state.get("epochs"), state.get("weights"), state.get("history")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    step = state.get("step", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         return f"its epoch count is {epochs!r}"
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 or epochs + step == 0:
+        return f"its position (epoch count {epochs!r}, step {step!r}) is not a saved position"
     if not isinstance(weights, str) or os.path.basename(weights) != weights or not weights:
         return f"its weights entry is {weights!r}"
     try:
@@ -357,7 +361,7 @@ def resume_states(output_dir):
             problem = _state_problem(backup, state)
         if problem is None:
             state["history"] = {int(e): logs for e, logs in state["history"].items()}
-            if not any(s["epochs"] == state["epochs"] for _, s in states):
+            if not any(position(s) == position(state) for _, s in states):
                 states.append((path, state))
         else:
             problems.append((path, problem))
@@ -373,10 +377,24 @@ def no_good_state_error(problems):
                     "start the run again, or choose another folder")
 
 
+def position(state):
+    """`(finished epochs, steps of the next epoch)` of a resume state."""
+    return state["epochs"], state.get("step", 0)
+
+
+def describe_position(state):
+    """E.g. `"2 finished epoch(s)"`, or `"2 finished epoch(s) and 17 step(s) of epoch 3"`."""
+    epochs, step = position(state)
+    steps = f" and {step} step(s) of epoch {epochs + 1}" if step else ""
+    return f"{epochs} finished epoch(s){steps}"
+
+
 def fallback_note(path, problems, state):
     """The one line saying that a damaged state was passed over for an older one."""
     damaged = "; ".join(f"{p} is damaged ({why})" for p, why in problems)
-    return (f"warning: {damaged}; resuming from the last good state, epoch {state['epochs']} "
+    epochs, step = position(state)
+    steps = f", step {step} of epoch {epochs + 1}" if step else ""
+    return (f"warning: {damaged}; resuming from the last good state, epoch {epochs}{steps} "
             f"({path}).")
 
 
@@ -385,7 +403,8 @@ def read_state(output_dir):
 
     Returns:
         `{"epochs": finished epochs, "weights": file in backup/, "history":
-        {epoch: logs}}`, or None before the first epoch finished.
+        {epoch: logs}, ...}`, with `"step"` (steps of the next epoch) for a
+        mid-epoch checkpoint; None before the first checkpoint.
 
     Raises:
         DamagedRunFileError: state files exist but none is good.

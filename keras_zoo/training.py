@@ -10,9 +10,11 @@ kz.evaluate("runs/cnn", "digits")   # the same numbers, from the saved run
 """
 
 import collections.abc
+import contextlib
 import dataclasses
 import functools
 import importlib.util
+import math
 import os
 import sys
 import warnings
@@ -243,6 +245,7 @@ class FitPlan:
             (the seed drawn when a run folder needs one).
         compile_args: the user's optimizer/loss/metrics ("auto" for the recipe's).
         transfer: the `weights.Transfer` (pretrained weights, freezing, LoRA), or None.
+        save_every_steps: steps between mid-epoch checkpoints, or None.
     """
 
     name: str
@@ -268,6 +271,7 @@ class FitPlan:
     transfer: object = None
     accumulate: int = 1
     remat: bool = False
+    save_every_steps: int = None
 
     @property
     def gan(self):
@@ -283,7 +287,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
              precision="auto", output_dir=None, seed=None, steps_per_epoch=None,
              callbacks=None, data_dir=None, model_args=None, recipe=None, optimizer="auto",
              loss="auto", metrics="auto", overwrite=False, verbose="auto", weights=None,
-             freeze=None, unfreeze_after=None, lora_rank=None, accumulate=None, remat=False):
+             freeze=None, unfreeze_after=None, lora_rank=None, accumulate=None, remat=False,
+             save_every_steps=None):
     """Checks `fit`'s arguments and resolves them into one `FitPlan`; trains nothing.
 
     Arguments as for `fit`.
@@ -293,6 +298,12 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
     check_positive_int(epochs, "epochs", allow_none=True)
     check_positive_int(batch_size, "batch_size", allow_none=True)
     check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+    check_positive_int(save_every_steps, "save_every_steps", allow_none=True)
+    if save_every_steps is not None and output_dir is None:
+        raise InvalidArgumentError(
+            "`save_every_steps` saves mid-epoch checkpoints into the run folder; give an "
+            f"`output_dir` too. Received: save_every_steps={save_every_steps!r}, "
+            "output_dir=None")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise InvalidArgumentError(f"`seed` must be a non-negative int or None. Received: seed={seed!r}")
     verbose = _resolve_verbose(verbose)
@@ -301,6 +312,11 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
     dataset_name = _check_dataset_name(dataset_or_name)
     # First: a MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy_obj = distribute.get_strategy(strategy)
+    if save_every_steps is not None and distribute.is_multi_worker(strategy_obj):
+        raise InvalidArgumentError(
+            "`save_every_steps` is not available under the multi-worker strategy, whose "
+            "training loop resumes at epoch ends only. Received: "
+            f"save_every_steps={save_every_steps!r}, strategy={strategy!r}")
     spec = data.dataset_spec(dataset_name, data_dir=data_dir)
 
     model = None
@@ -360,7 +376,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
         overwrite=overwrite, data_dir=data_dir, verbose=verbose,
         callbacks=tuple(callbacks or ()),
         compile_args={"optimizer": optimizer, "loss": loss, "metrics": metrics},
-        transfer=transfer,
+        transfer=transfer, save_every_steps=save_every_steps,
         **levers.check(accumulate, remat),
     )
     sharding.apply_layout(plan)  # model_parallel: the family's LayoutMap for these sizes
@@ -375,7 +391,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         precision="auto", output_dir=None, seed=None, steps_per_epoch=None, callbacks=None,
         data_dir=None, model_args=None, recipe=None, optimizer="auto", loss="auto",
         metrics="auto", overwrite=False, verbose="auto", weights=None, freeze=None,
-        unfreeze_after=None, lora_rank=None, accumulate=None, remat=False):
+        unfreeze_after=None, lora_rank=None, accumulate=None, remat=False,
+        save_every_steps=None):
     """Fits a zoo model on a dataset and evaluates it on the test split.
 
     Shapes, classes and vocabulary size come from the dataset; how to train
@@ -384,7 +401,9 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     (lowest `val_loss`) is the model kept, evaluated once on the test split,
     and saved. With `output_dir`, the run is saved there (see
     `keras_zoo.runs`), and rerunning the same call after a crash resumes at
-    the last finished epoch.
+    the last finished epoch, or at the step of the last mid-epoch checkpoint
+    (`save_every_steps`, and on Ctrl-C or the CLI's SIGTERM), ending with
+    exactly the weights of the uninterrupted run (seeded, CPU).
 
     Args:
         model_or_name: a registered model name, or a `keras.Model` (used as
@@ -420,6 +439,10 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
             one batch. None or 1: no accumulation.
         remat: recompute each Transformer block in the backward pass
             (`keras.RematScope`): less activation memory, more compute.
+        save_every_steps: with `output_dir`, commit a mid-epoch checkpoint
+            every this many training steps of an epoch (at the end of the
+            `steps_per_execution` steps that reach them); None: at epoch
+            ends, and on an interrupt at the step it came.
 
     Returns:
         A `FitResult(model, history, metrics, output_dir)`.
@@ -435,7 +458,7 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
                     model_args=model_args, recipe=recipe, optimizer=optimizer, loss=loss,
                     metrics=metrics, overwrite=overwrite, verbose=verbose, weights=weights,
                     freeze=freeze, unfreeze_after=unfreeze_after, lora_rank=lora_rank,
-                    accumulate=accumulate, remat=remat)
+                    accumulate=accumulate, remat=remat, save_every_steps=save_every_steps)
     if plan.verbose:
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
               "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
@@ -484,11 +507,11 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
 
 
 def _epoch_steps(plan, prepared):
-    """Optimizer steps per epoch: `steps_per_epoch`, or the training batches."""
+    """Optimizer steps per epoch: `steps_per_epoch`, or the training batches (None: unknown)."""
     if plan.steps_per_epoch:
         return plan.steps_per_epoch
     count = int(prepared.train.cardinality())
-    return count if count > 0 else 1  # unknown (-2) or empty: one step
+    return count if count > 0 else None
 
 
 def _train_and_test(plan, prepared):
@@ -502,30 +525,9 @@ def _train_and_test(plan, prepared):
     run_scope = distribute.run_scope(plan.strategy)
     run_scope.__enter__()
     epoch_steps = _epoch_steps(plan, prepared)
-    # Keras runs whole executions, so an epoch must be a multiple of
-    # steps_per_execution, or the bar and callbacks overshoot (48/44).
-    steps_per_execution = _dividing(
-        distribute.steps_per_execution(plan.strategy, plan.family), epoch_steps)
+    writer = _run_state(plan, epoch_steps)
     try:
-        with plan.strategy.scope():
-            model = plan.model
-            if model is None:
-                with levers.remat_scope(plan.remat):
-                    model = plan.transfer.build()
-            if plan.recipe.weight_decay_type == "l2":
-                from keras_zoo.recipes import apply_l2
-
-                apply_l2(model, plan.recipe.weight_decay)
-            overridden = any(not (isinstance(v, str) and v == "auto")
-                             for v in plan.compile_args.values())
-            if plan.model is None or not model.compiled or overridden:
-                compile_model(model, plan.task, **plan.compile_args,
-                              steps_per_execution=steps_per_execution, recipe=plan.recipe,
-                              steps_per_epoch=max(1, epoch_steps // plan.accumulate),
-                              character_level=plan.spec.kind == "lm"
-                              and data.is_character_level(plan.dataset))
-        levers.accumulate_gradients(model, plan.accumulate)
-        distribute.fix_steps_per_execution(model, plan.strategy)  # keras-team/keras#19246
+        model = _build_model(plan, epoch_steps, writer)
         fit_model, evaluate_model = model.fit, model.evaluate
         if distribute.is_multi_worker(plan.strategy):  # keras-team/keras#20585
             from keras_zoo import multi_worker
@@ -534,20 +536,23 @@ def _train_and_test(plan, prepared):
             evaluate_model = functools.partial(multi_worker.evaluate, model,
                                                strategy=plan.strategy)
         validation = None if plan.gan else _for_evaluation(prepared.validation, plan.strategy)
-        run_callbacks, writer, best = _run_callbacks(plan, model, validation is not None)
-        train = prepared.train.repeat() if plan.steps_per_epoch else prepared.train
-        if writer is not None:  # with steps_per_epoch a resume sees the uninterrupted order
-            train = writer.fast_forward(train, plan.steps_per_epoch)
-        keras_history = fit_model(
-            train,
-            validation_data=validation,
-            epochs=plan.recipe.epochs,
-            steps_per_epoch=plan.steps_per_epoch,
-            callbacks=run_callbacks + list(plan.callbacks) + plan.transfer.callbacks()
-            if plan.transfer else run_callbacks + list(plan.callbacks),
-            shuffle=False,  # the pipeline shuffles
-            verbose=plan.verbose,
-        )
+        run_callbacks, best = _run_callbacks(plan, writer, validation is not None)
+        # One stream of every epoch's batches, so that a resume skips into it
+        # (RunState); its passes reshuffle as Keras's new iterator per epoch would.
+        train = prepared.train.repeat() if epoch_steps else prepared.train
+        if writer is not None:
+            train = writer.fast_forward(train)
+        with writer.fitting() if writer is not None else contextlib.nullcontext():
+            keras_history = fit_model(
+                train,
+                validation_data=validation,
+                epochs=plan.recipe.epochs,
+                steps_per_epoch=epoch_steps,
+                callbacks=run_callbacks + list(plan.callbacks) + plan.transfer.callbacks()
+                if plan.transfer else run_callbacks + list(plan.callbacks),
+                shuffle=False,  # the pipeline shuffles
+                verbose=plan.verbose,
+            )
         history = writer.history if writer is not None else dict(keras_history.history)
         if plan.gan:
             final = {k: v[-1] for k, v in history.items() if v}
@@ -562,6 +567,37 @@ def _train_and_test(plan, prepared):
         run_scope.__exit__(None, None, None)
         keras.config.set_dtype_policy(previous_policy)
     return model, history, results
+
+
+def _build_model(plan, epoch_steps, writer):
+    """The plan's model, built and compiled in its strategy, ready for `fit`."""
+    # Keras runs whole executions, so an epoch must be a multiple of
+    # steps_per_execution, or the bar and callbacks overshoot (48/44); so must
+    # the step of a mid-epoch checkpoint to resume from.
+    steps = math.gcd(epoch_steps, *writer.resume_steps()) if writer and epoch_steps \
+        else epoch_steps
+    steps_per_execution = _dividing(
+        distribute.steps_per_execution(plan.strategy, plan.family), steps)
+    with plan.strategy.scope():
+        model = plan.model
+        if model is None:
+            with levers.remat_scope(plan.remat):
+                model = plan.transfer.build()
+        if plan.recipe.weight_decay_type == "l2":
+            from keras_zoo.recipes import apply_l2
+
+            apply_l2(model, plan.recipe.weight_decay)
+        overridden = any(not (isinstance(v, str) and v == "auto")
+                         for v in plan.compile_args.values())
+        if plan.model is None or not model.compiled or overridden:
+            compile_model(model, plan.task, **plan.compile_args,
+                          steps_per_execution=steps_per_execution, recipe=plan.recipe,
+                          steps_per_epoch=max(1, (epoch_steps or 1) // plan.accumulate),
+                          character_level=plan.spec.kind == "lm"
+                          and data.is_character_level(plan.dataset))
+    levers.accumulate_gradients(model, plan.accumulate)
+    distribute.fix_steps_per_execution(model, plan.strategy)  # keras-team/keras#19246
+    return model
 
 
 def _dividing(steps_per_execution, epoch_steps):
@@ -612,9 +648,9 @@ def _interrupted(output_dir):
         state = runs.read_state(output_dir)
     except ZooError:
         state = None
-    done = state["epochs"] if state else 0
+    done = runs.describe_position(state) if state else "0 finished epoch(s)"
     return TrainingInterrupted(
-        f"Training interrupted; {done} finished epoch(s) are saved in {output_dir}. "
+        f"Training interrupted; {done} are saved in {output_dir}. "
         f"Run the same command again to resume from there."
     )
 
@@ -668,6 +704,7 @@ def _run_config(plan):
         "strategy": plan.strategy_name,
         "precision": plan.precision,
         "steps_per_epoch": plan.steps_per_epoch,
+        "save_every_steps": plan.save_every_steps,  # not a resume key: results do not depend on it
         **{key: describe(value) for key, value in plan.compile_args.items()},
         "data_dir": plan.data_dir,
         "versions": {
@@ -685,16 +722,26 @@ def _run_config(plan):
     }
 
 
-def _run_callbacks(plan, model, has_validation):
+def _run_state(plan, epoch_steps):
+    """The run folder's `RunState` (resume state, step checkpoints), or None without one."""
+    from keras_zoo.callbacks import RunState
+
+    if plan.output_dir is None:
+        return None
+    mid_epoch = epoch_steps if not distribute.is_multi_worker(plan.strategy) else None
+    return RunState(plan.output_dir, epoch_steps=mid_epoch,
+                    save_every_steps=plan.save_every_steps)
+
+
+def _run_callbacks(plan, writer, has_validation):
     """The run's callbacks: NaN guard, best-epoch keeper, and with a folder crash-safe saving.
 
     Returns:
-        `(callbacks, run_state or None, best_checkpoint or None)`.
+        `(callbacks, best_checkpoint or None)`.
     """
-    from keras_zoo.callbacks import BestCheckpoint, RunState, StopOnNonFiniteLoss
+    from keras_zoo.callbacks import BestCheckpoint, StopOnNonFiniteLoss
 
     output_dir = plan.output_dir
-    writer = RunState(output_dir) if output_dir is not None else None
     callbacks = [StopOnNonFiniteLoss(output_dir)]
     best = None
     if not plan.gan:
@@ -704,7 +751,7 @@ def _run_callbacks(plan, model, has_validation):
         best = BestCheckpoint(path, monitor, best=min(seen) if seen else None)
         callbacks.append(best)
     if output_dir is None:
-        return callbacks, None, best
+        return callbacks, best
     # The resume state is kept after training so a crash during evaluation
     # resumes with no epochs left; `_finish_run` deletes it.
     callbacks.append(writer)
@@ -719,7 +766,7 @@ def _run_callbacks(plan, model, has_validation):
 
         callbacks.append(gan_models.SampleGrid(os.path.join(output_dir, runs.SAMPLES),
                                                seed=plan.seed))
-    return callbacks, writer, best
+    return callbacks, best
 
 
 def _finish_run(output_dir, model, history, results):
