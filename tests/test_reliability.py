@@ -151,15 +151,23 @@ class SigintAt(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
+def test_sigint_saves_the_step_it_came_at_and_the_resume_is_exact(tmp_path):
+    # Full epochs of 40 steps, 10 per execution: the SIGINT sent at the end of step 10 of
+    # epoch 2 is handled at the end of the next execution, after a step checkpoint.
     out = tmp_path / "run"
     with pytest.raises(callbacks.TrainingInterrupted,
-                       match=r"1 finished epoch\(s\) are saved in .*Run the same command again"):
-        fit_mlp(out, callbacks=[SigintAt(epoch=1)])
+                       match=r"Training interrupted; 1 finished epoch\(s\) and 20 step\(s\) of "
+                             r"epoch 2 are saved in .*Run the same command again"):
+        fit_mlp(out, steps_per_epoch=None, callbacks=[SigintAt(epoch=1)])
     assert history_epochs(out) == [0]
+    assert runs.position(runs.read_state(str(out))) == (1, 20)
     counter = EpochCounter()
-    fit_mlp(out, callbacks=[counter])
+    resumed = fit_mlp(out, steps_per_epoch=None, callbacks=[counter])
     assert counter.epochs == [1, 2] and history_epochs(out) == [0, 1, 2]
+    reference = fit_mlp(tmp_path / "reference", steps_per_epoch=None)
+    for a, b in zip(reference.model.get_weights(), resumed.model.get_weights()):
+        assert a.tobytes() == b.tobytes()
+    assert resumed.history == reference.history and resumed.metrics == reference.metrics
 
 
 def test_cli_reports_an_interruption_with_exit_code_130(capsys, monkeypatch):
@@ -187,7 +195,8 @@ def test_ctrl_c_on_the_command_line(tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
     last = stderr.strip().splitlines()[-1]
-    assert re.match(r"interrupted: Training interrupted; \d+ finished epoch\(s\) are saved", last)
+    assert re.match(r"interrupted: Training interrupted; \d+ finished epoch\(s\)"
+                    r"( and \d+ step\(s\) of epoch \d+)? are saved", last), last
     assert len(history_epochs(out)) >= 2 and not os.path.exists(os.path.join(out, "metrics.json"))
 
 

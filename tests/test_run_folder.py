@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import pytest
@@ -329,11 +330,80 @@ def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path):
     assert resumed.history == reference.history
 
 
+def assert_same_run(resumed, reference):
+    for a, b in zip(final_weights(reference), final_weights(resumed)):
+        assert a.tobytes() == b.tobytes()
+    assert resumed.metrics == reference.metrics
+    assert resumed.history == reference.history
+
+
+class DieAtStep(keras.callbacks.Callback):
+    """Stands for a SIGKILL at the end of step `step` (1-based) of epoch `epoch` (0-based)."""
+
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.at, self.epoch = (epoch, step), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch + 1) == self.at:
+            raise Killed()
+
+
+# Digits has 40 training batches; with steps_per_execution 10 the steps end in tens. Killed at
+# the end of an epoch's last step (before its epoch end), the run resumes from the step
+# checkpoint before it, which skips past a pass over the data (> 40 batches): every pass
+# reshuffles, so a resume that replays the seeds wrongly gets other batches.
+@pytest.mark.parametrize("steps_per_epoch, strategy, killed_at, saved", [
+    (None, "auto", (1, 40), (1, 30)),  # full epochs: the epoch's order as uninterrupted
+    (20, "auto", (2, 20), (2, 10)),
+    (20, "one_device", (2, 20), (2, 10)),  # Keras reads a batch ahead under a strategy
+])
+def test_a_run_killed_mid_epoch_resumes_at_its_step_checkpoint_exactly(
+        tmp_path, steps_per_epoch, strategy, killed_at, saved):
+    args = dict(steps_per_epoch=steps_per_epoch, strategy=strategy, save_every_steps=10)
+    reference = fit_mlp(tmp_path / "reference", **args)
+    out = tmp_path / "resumed"
+    with pytest.raises(Killed):
+        fit_mlp(out, callbacks=[DieAtStep(*killed_at)], **args)
+    state = runs.read_state(str(out))
+    assert runs.position(state) == saved and history_epochs(out) == list(range(saved[0]))
+    assert state["rng"] and len(state["metrics"]) == 4  # loss and accuracy: total, count
+    epoch, step = saved
+    assert f"epoch-{epoch + 1}-step-{step}.weights.h5" in os.listdir(out / "backup")
+    counter = Steps()
+    assert_same_run(fit_mlp(out, callbacks=[counter], **args), reference)
+    assert counter.first == (epoch, step + 10)  # the first step trained is the next one
+
+
+class Steps(keras.callbacks.Callback):
+    """Records `(epoch, steps done)` after the first step that changed the weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.epoch, self.weights = None, None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.weights is None:
+            self.weights = [w.copy() for w in self.model.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        changed = any(a.tobytes() != b.tobytes()
+                      for a, b in zip(self.weights, self.model.get_weights()))
+        if self.first is None and changed:
+            self.first = (self.epoch, batch + 1)
+
+
 def test_sigterm_exits_143_saying_how_to_resume_and_the_resume_is_exact(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4]
-                            + ["--epochs", "30"] + TRAIN[6:] + ["--output", str(out)],
+                            + ["--epochs", "12"] + TRAIN[8:] + ["--output", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     for line in proc.stdout:
         if line.startswith("Epoch 3/"):
@@ -342,13 +412,63 @@ def test_sigterm_exits_143_saying_how_to_resume_and_the_resume_is_exact(tmp_path
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr
     last = stderr.strip().splitlines()[-1]
-    assert re.match(r"terminated: Training stopped by SIGTERM; \d+ finished epoch\(s\) are saved "
-                    r"in .*Run the same command again to resume", last), last
-    assert 2 <= runs.read_state(str(out))["epochs"] < 30
-    resumed = fit_mlp(out, epochs=30)  # the same epochs: the recipe's schedule spans them
-    reference = fit_mlp(tmp_path / "reference", epochs=30)
-    for a, b in zip(final_weights(reference), final_weights(resumed)):
-        assert a.tobytes() == b.tobytes()
+    assert re.match(r"terminated: Training stopped by SIGTERM; \d+ finished epoch\(s\)"
+                    r"( and \d+ step\(s\) of epoch \d+)? are saved in .*Run the same command "
+                    r"again to resume", last), last
+    assert (2, 0) <= runs.position(runs.read_state(str(out))) < (12, 0)
+    # The same epochs: the recipe's schedule spans them.
+    resumed = fit_mlp(out, epochs=12, steps_per_epoch=None)
+    assert_same_run(resumed, fit_mlp(tmp_path / "reference", epochs=12, steps_per_epoch=None))
+
+
+@pytest.mark.slow
+def test_a_process_killed_after_a_step_checkpoint_resumes_exactly(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4]
+                            + ["--epochs", "12"] + TRAIN[8:]
+                            + ["--save-every-steps", "10", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    state_path = out / "backup" / "state.json"
+    try:
+        while proc.poll() is None:  # until a step checkpoint of epoch 2 or later is committed
+            try:
+                state = runs.read_json(str(state_path))
+            except (OSError, ValueError):
+                state = {}
+            if state.get("step") and state["epochs"] >= 1:
+                break
+            time.sleep(0.01)
+        proc.kill()  # SIGKILL: nothing runs after it
+    finally:
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert runs.read_state(str(out))["epochs"] >= 1
+    args = dict(epochs=12, steps_per_epoch=None, save_every_steps=10)
+    assert_same_run(fit_mlp(out, **args), fit_mlp(tmp_path / "reference", **args))
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "10"])
+def test_save_every_steps_must_be_a_positive_int(tmp_path, value):
+    with pytest.raises(kz.InvalidArgumentError,
+                       match=r"`save_every_steps` must be a positive integer. Received: "):
+        fit_mlp(tmp_path / "run", save_every_steps=value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_save_every_steps_needs_a_run_folder():
+    with pytest.raises(kz.InvalidArgumentError, match=r"give an `output_dir` too"):
+        kz.fit("mlp", "digits", epochs=1, save_every_steps=5, verbose=0)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", r"error: `save_every_steps` must be a positive integer. Received: save_every_steps=0"),
+    ("ten", r"error: keras-zoo train: argument --save-every-steps: invalid int value: 'ten'"),
+])
+def test_a_bad_save_every_steps_is_exit_2_on_the_command_line(tmp_path, capsys, value, message):
+    code = cli.main(TRAIN + ["--save-every-steps", value, "--output", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and re.match(message, err), err
 
 
 def test_a_seeded_run_does_not_depend_on_whether_the_data_was_prepared(tmp_path):
