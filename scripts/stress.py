@@ -5,20 +5,24 @@ python scripts/stress.py --kills 20
 ```
 
 Trains a tiny MLP on `digits` (offline data) with the `keras-zoo train`
-command, once without interruption as the reference, then again in a second
-folder: each restart is killed with SIGKILL at a random moment (most during
-training, epoch ends and checkpoint writes, some during start-up), and the
+command and `--save-every-steps` (mid-epoch checkpoints), once without
+interruption as the reference, then again in a second folder: each restart
+is killed with SIGKILL at a random moment (most during training steps, step
+checkpoints, epoch ends and checkpoint writes, some during start-up), and the
 folder is checked after every kill. Finally the run is allowed to finish and
 is compared with the reference: every epoch once in `history.csv`, a complete
-folder, test accuracy within `--tolerance`. Prints `kills survived: K/N`;
-exit code 0 when every kill was survived and the final run matches.
+folder, and exactly the reference's weights, test metrics and history
+(bitwise; `--tolerance` bounds the test accuracy when `--no-exact`). Prints
+`kills survived: K/N` and `exact: yes`; exit code 0 when every kill was
+survived and the final run matches.
 
 With `--signals kill,term` each kill is SIGKILL or SIGTERM at random (SIGTERM
-must end the restart with exit code 143); with `--steps-per-epoch N` the
-final run must also equal the reference bitwise (weights and metrics):
+must end the restart with exit code 143, after a checkpoint at the step it
+came at); `--steps-per-epoch N` trains N batches per epoch instead of one
+pass over the data:
 
 ```
-python scripts/stress.py --kills 20 --signals kill,term --steps-per-epoch 20
+python scripts/stress.py --kills 20 --signals kill,term
 ```
 
 Each restart pays TensorFlow's start-up (5-10 s on a small CPU).
@@ -26,6 +30,7 @@ Each restart pays TensorFlow's start-up (5-10 s on a small CPU).
 
 import argparse
 import csv
+import functools
 import json
 import os
 import random
@@ -40,8 +45,10 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train_command(output, epochs, seed, steps_per_epoch=None):
+def train_command(output, epochs, seed, steps_per_epoch=None, save_every_steps=None):
     steps = ["--steps-per-epoch", str(steps_per_epoch)] if steps_per_epoch else []
+    if save_every_steps:
+        steps += ["--save-every-steps", str(save_every_steps)]
     return [sys.executable, "-m", "keras_zoo.cli", "train", "mlp", "--dataset", "digits",
             "--epochs", str(epochs), "--seed", str(seed), "--arg", "hidden_units=(32,)",
             "--output", output] + steps
@@ -98,6 +105,9 @@ def check_folder(run):
         committed = sorted(int(e) for e in state["history"])
         if committed != list(range(state["epochs"])):
             problems.append(f"state.json history {committed} != {state['epochs']} epochs")
+        if state.get("step") and not 0 < state["step"] < state["epoch_steps"]:
+            problems.append(f"state.json step {state['step']} is not inside an epoch of "
+                            f"{state['epoch_steps']} steps")
         if not epochs == committed and not epochs == committed[:-1]:
             problems.append(f"history.csv {epochs} does not follow the commit {committed}")
         weights = os.path.join(run, "backup", state["weights"])
@@ -133,6 +143,29 @@ def test_accuracy(run):
         return json.load(f)["accuracy"]
 
 
+def position(run):
+    """`(finished epochs, steps of the next)` of a run's resume state, or None."""
+    try:
+        with open(os.path.join(run, "backup", "state.json"), encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return state["epochs"], state.get("step", 0)
+
+
+def exactly_the_same(run, reference):
+    """Problems in `run` against the reference: weights, metrics, history, bitwise."""
+    problems = []
+    for name in ("metrics.json", "history.csv"):
+        with open(os.path.join(run, name), "rb") as a, open(os.path.join(reference, name),
+                                                              "rb") as b:
+            if a.read() != b.read():
+                problems.append(f"{name} differs from the reference's")
+    if not same_weights(run, reference):
+        problems.append("the weights differ from the reference's")
+    return problems
+
+
 def same_weights(run, reference):
     """Whether two finished runs' models hold bitwise the same weights."""
     sys.path.insert(0, ROOT)
@@ -154,8 +187,13 @@ def main(argv=None):
                         help="comma-separated signals to stop restarts with, drawn at random: "
                              "kill (SIGKILL) and/or term (SIGTERM, which must exit 143)")
     parser.add_argument("--steps-per-epoch", type=int,
-                        help="train this many batches per epoch; then the resumed run must end "
-                             "with exactly the reference's weights and metrics")
+                        help="train this many batches per epoch (default: one pass, 40)")
+    parser.add_argument("--save-every-steps", type=int, default=10,
+                        help="mid-epoch checkpoint interval of both runs (default 10; 0: none, "
+                             "then only SIGTERM saves mid-epoch)")
+    parser.add_argument("--no-exact", dest="exact", action="store_false",
+                        help="accept a final run within --tolerance of the reference's test "
+                             "accuracy instead of bitwise equal")
     args = parser.parse_args(argv)
     signals = {"kill": signal.SIGKILL, "term": signal.SIGTERM}
     chosen = [name.strip() for name in args.signals.split(",") if name.strip()]
@@ -169,7 +207,10 @@ def main(argv=None):
     rng = random.Random(args.seed)
 
     began = time.time()
-    proc = start(train_command(reference, epochs, args.seed, args.steps_per_epoch))
+    command = functools.partial(train_command, epochs=epochs, seed=args.seed,
+                                steps_per_epoch=args.steps_per_epoch,
+                                save_every_steps=args.save_every_steps)
+    proc = start(command(reference))
     if proc.wait() != 0:
         sys.exit(f"reference run failed: {''.join(proc.stderr_text)}")
     stamps = [t for t, _ in proc.epoch_lines]  # when each epoch began
@@ -180,11 +221,11 @@ def main(argv=None):
           f"then {epoch_time:.2f} s/epoch, test accuracy {test_accuracy(reference):.4f}",
           flush=True)
 
-    survived, failures = 0, []
+    survived, failures, mid_epoch = 0, [], 0
     kill = 0
     while kill < args.kills:
         before = len(read_history(run))
-        proc = start(train_command(run, epochs, args.seed, args.steps_per_epoch))
+        proc = start(command(run))
         began = time.time()
         if rng.random() < 0.15:  # during start-up: import, data, model building
             deadline, phase = began + rng.uniform(0, startup), "start-up"
@@ -221,16 +262,19 @@ def main(argv=None):
                             f"{''.join(proc.stderr_text).strip()[-300:]}")
         phase += f", SIG{name.upper()}"
         after = len(read_history(run))
+        saved = position(run)
+        mid_epoch += bool(saved and saved[1])
         if after < before - 1:
             problems.append(f"history went back from {before} to {after} epochs")
         if problems:
             failures.append(f"kill {kill}: {'; '.join(problems)}")
         else:
             survived += 1
-        print(f"kill {kill}/{args.kills} ({phase}): {after} epochs saved"
+        at = f" and {saved[1]} steps" if saved and saved[1] else ""
+        print(f"kill {kill}/{args.kills} ({phase}): {after} epochs{at} saved"
               + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""), flush=True)
 
-    proc = start(train_command(run, epochs, args.seed, args.steps_per_epoch))
+    proc = start(command(run))
     if proc.wait() != 0:
         failures.append(f"final restart exited {proc.returncode}: "
                         f"{''.join(proc.stderr_text).strip()}")
@@ -246,20 +290,17 @@ def main(argv=None):
             problems.append(f"left behind: backup/ or {leftovers}")
         if not problems:
             got, want = test_accuracy(run), test_accuracy(reference)
-            print(f"final: test accuracy {got:.4f} (reference {want:.4f})", flush=True)
+            print(f"final: test accuracy {got:.4f} (reference {want:.4f}); {mid_epoch} of "
+                  f"{args.kills} kills left a mid-epoch checkpoint as the newest state",
+                  flush=True)
             if abs(got - want) > args.tolerance:
                 problems.append(f"accuracy {got:.4f} differs from {want:.4f} by more than "
                                 f"{args.tolerance}")
-            if args.steps_per_epoch:
-                with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
-                    metrics = json.load(f)
-                with open(os.path.join(reference, "metrics.json"), encoding="utf-8") as f:
-                    wanted = json.load(f)
-                exact = metrics == wanted and same_weights(run, reference)
-                print(f"exact: {'yes' if exact else 'NO'} (weights and metrics bitwise "
-                      f"equal to the uninterrupted run)", flush=True)
-                if not exact:
-                    problems.append(f"not exact: metrics {metrics} vs {wanted}, or weights differ")
+            differences = exactly_the_same(run, reference)
+            print(f"exact: {'yes' if not differences else 'NO'} (weights, test metrics and "
+                  f"history bitwise equal to the uninterrupted run)", flush=True)
+            if args.exact:
+                problems += [f"not exact: {d}" for d in differences]
         failures += [f"final run: {p}" for p in problems]
 
     for failure in failures:
