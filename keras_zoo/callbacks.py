@@ -62,14 +62,18 @@ class RunState(keras.callbacks.Callback):
     those of the uninterrupted run.
 
     Compared with `keras.callbacks.BackupAndRestore(save_freq=N)` (Keras
-    3.15): it saves weights and `{"epoch", "batch"}` every N batches, but on
-    restore reads only the epoch, so the epoch restarts at its first batch
-    with mid-epoch weights, on data iterated again from the epoch's start;
-    it keeps neither the RNG nor the running metrics and writes its files in
-    place (keras-team/keras#20463). `tf.distribute`'s
-    `PreemptionCheckpointHandler` saves a `tf.train.Checkpoint` of what it
-    is given when the cluster announces a preemption, but the training loop
-    is the user's, and so are the step count and the data position.
+    3.15 and its master of 2026-08): it saves the weights and
+    `{"epoch", "batch"}` every N batches, but on restore reads only the
+    epoch (`model._initial_epoch`), so the epoch starts again at its first
+    batch from mid-epoch weights, its first batches trained twice, on data
+    read again from the epoch's start; it keeps neither the dropout RNG nor
+    the running metrics, acts on no signal, and writes its files in place
+    (keras-team/keras#20463). `tf.distribute.experimental.
+    PreemptionCheckpointHandler` (MultiWorkerMirroredStrategy and
+    TPUStrategy only) saves the `tf.train.Checkpoint` it is given when a
+    worker is told of a preemption, at the next `run(train_step, ...)`
+    call of the user's own loop; the loop, the step count
+    (`total_run_calls`) and the data position are the user's to restore.
 
     Args:
         output_dir: the run folder.
