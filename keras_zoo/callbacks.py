@@ -42,7 +42,7 @@ class RunState(keras.callbacks.Callback):
     and `fit` continues where it stopped; `history.csv` always equals the
     committed epochs, one row each.
 
-    With `epoch_steps` it also commits mid-epoch step checkpoints: every
+    With `mid_epoch` it also commits mid-epoch step checkpoints: every
     `save_every_steps` steps of an epoch, and when SIGINT (Ctrl-C) or
     SIGTERM arrives during `fitting()`. A step checkpoint holds the weights
     and optimizer state (`iterations`, which drives the learning-rate
@@ -77,18 +77,22 @@ class RunState(keras.callbacks.Callback):
 
     Args:
         output_dir: the run folder.
-        epoch_steps: training steps per epoch, or None for epoch checkpoints
-            only (the zoo's multi-worker loop, which cannot start mid-epoch).
+        epoch_steps: training steps per epoch (the training data being one
+            repeated stream), or None when unknown (epoch checkpoints only,
+            no data skipped).
+        mid_epoch: False for epoch checkpoints only (the zoo's multi-worker
+            loop, which cannot start mid-epoch).
         save_every_steps: commit a step checkpoint after every this many
             steps of an epoch (at the end of the execution that reaches
             them, see `steps_per_execution`); None: only on an interrupt.
     """
 
-    def __init__(self, output_dir, epoch_steps=None, save_every_steps=None):
+    def __init__(self, output_dir, epoch_steps=None, save_every_steps=None, mid_epoch=True):
         super().__init__()
         self.path = os.path.join(output_dir, runs.HISTORY)
         self.folder = os.path.join(output_dir, runs.BACKUP)
         self.epoch_steps = epoch_steps
+        self.mid_epoch = bool(mid_epoch and epoch_steps)
         self.save_every_steps = save_every_steps
         self.candidates, self.problems = runs.resume_states(output_dir)
         if self.problems and not self.candidates:
@@ -118,15 +122,14 @@ class RunState(keras.callbacks.Callback):
     def fast_forward(self, dataset):
         """`dataset` moved on past the committed epochs, where the train function cannot skip.
 
-        On TensorFlow with `epoch_steps` the train function skips the
-        batches on Keras's own iterator (`_ResumedSteps`): a skip in the
-        dataset would also run in the batch Keras reads ahead to build the
-        model under a tf.distribute strategy, which draws the shuffle seeds
-        of every skipped pass, so the resumed passes would get later seeds.
+        With `mid_epoch` the train function skips the batches on Keras's own
+        iterator instead (`_ResumedSteps`): a skip in the dataset also runs
+        in the batch Keras reads ahead from another iterator to build the
+        model (under a tf.distribute strategy; on JAX), which draws the
+        shuffle seeds of every skipped pass, so the resumed passes would get
+        later seeds.
         """
-        if keras.backend.backend() == "tensorflow" and self.epoch_steps:
-            return dataset
-        if not self.epochs_done or not self.epoch_steps:
+        if self.mid_epoch or not self.epochs_done or not self.epoch_steps:
             return dataset
         return dataset.skip(self.epochs_done * self.epoch_steps)
 
@@ -142,7 +145,7 @@ class RunState(keras.callbacks.Callback):
         process ends) are left alone, as is everything outside the main
         thread.
         """
-        if self.epoch_steps and threading.current_thread() is threading.main_thread():
+        if self.mid_epoch and threading.current_thread() is threading.main_thread():
             for name in ("SIGINT", "SIGTERM"):
                 number = getattr(signal, name, None)
                 if number is not None and callable(signal.getsignal(number)):
@@ -206,7 +209,7 @@ class RunState(keras.callbacks.Callback):
         step = runs.position(state)[1]
         if not step:
             return None
-        if not self.epoch_steps:
+        if not self.mid_epoch:
             return "it is a mid-epoch checkpoint, which multi-worker training cannot resume"
         if state.get("epoch_steps") != self.epoch_steps or step >= self.epoch_steps:
             return (f"its step {step} of {state.get('epoch_steps')} per epoch does not fit "
@@ -228,14 +231,14 @@ class RunState(keras.callbacks.Callback):
         if keras.backend.backend() != "tensorflow":  # built by now (Keras's symbolic build)
             _set_variables(self.model.metrics_variables, metrics)
             metrics = None
-        if self.epoch_steps:
+        if self.mid_epoch:
             self.model.train_function = _ResumedSteps(
                 self.model, calls=step // self.model.steps_per_execution,
                 logs=state.get("logs") or {}, skip=epochs * self.epoch_steps + step,
                 metrics=metrics)
 
     def on_train_batch_end(self, batch, logs=None):
-        if not self.epoch_steps:
+        if not self.mid_epoch:
             return
         steps = batch + 1
         if steps > self._saved and steps < self.epoch_steps:  # the epoch's end commits the last
@@ -287,13 +290,13 @@ class _ResumedSteps:
     calls return the logs saved with the checkpoint and train nothing, so
     Keras's step count, the callbacks' batch numbers and the epoch's end
     are those of the uninterrupted run; the optimizer, the RNG and the
-    running metrics were restored by `RunState`. On TensorFlow the first
-    call also skips the `skip` batches already consumed on Keras's iterator
-    (see `RunState.fast_forward`) and restores the running `metrics`,
-    whose variables Keras would only create when it traces the first step;
-    on JAX, Keras hands each call its batches, so the calls that train
-    nothing drop theirs and the dataset skips the finished epochs. Then the
-    model's own train function is put back.
+    running metrics were restored by `RunState`. The first call skips the
+    `skip` batches already trained on Keras's iterator (its last argument,
+    on TensorFlow and JAX; see `RunState.fast_forward`), and on TensorFlow
+    restores the running `metrics`, whose variables Keras would only create
+    when it traces the first step (on JAX they exist, and the state Keras
+    passes in was taken after `RunState` restored them). Then the model's
+    own train function is put back.
     """
 
     def __init__(self, model, calls, logs, skip, metrics=None):
@@ -302,8 +305,8 @@ class _ResumedSteps:
 
     def __call__(self, *args):
         tensorflow = keras.backend.backend() == "tensorflow"
-        if tensorflow and self.skip is not None:
-            iterator = args[0]
+        if self.skip is not None:
+            iterator = args[-1]  # TensorFlow: (iterator,); JAX: (state, iterator)
             for _ in range(self.skip):
                 next(iterator)
             if self.metrics:

@@ -728,9 +728,9 @@ def _run_state(plan, epoch_steps):
 
     if plan.output_dir is None:
         return None
-    mid_epoch = epoch_steps if not distribute.is_multi_worker(plan.strategy) else None
-    return RunState(plan.output_dir, epoch_steps=mid_epoch,
-                    save_every_steps=plan.save_every_steps)
+    return RunState(plan.output_dir, epoch_steps=epoch_steps,
+                    save_every_steps=plan.save_every_steps,
+                    mid_epoch=not distribute.is_multi_worker(plan.strategy))
 
 
 def _run_callbacks(plan, writer, has_validation):
