@@ -47,19 +47,25 @@ class RunState(keras.callbacks.Callback):
     SIGTERM arrives during `fitting()`. A step checkpoint holds the weights
     and optimizer state (`iterations`, which drives the learning-rate
     schedule), the epoch and step, the dropout RNG states (`_rng_state`),
-    the epoch's running metrics and the data position (batches consumed,
-    `epochs * epoch_steps + step`). A rerun continues at that step and ends
-    with exactly the weights and metrics of the uninterrupted run (tested,
-    CPU, TensorFlow).
+    the epoch's running metrics and the data position (the epoch and
+    step). A rerun continues at that step and ends with exactly the weights
+    and metrics of the uninterrupted run (tested, CPU, TensorFlow and JAX).
 
     The data position is restored by deterministic skip, not by a
     checkpointed tf.data iterator: Keras creates its iterators inside `fit`
     (out of reach of a `tf.train.Checkpoint`), and an iterator checkpoint
     stores the shuffle buffer and the in-memory cache, up to the whole
-    dataset, at every save. Skipping replays the pipeline instead: the
-    training data is one repeated stream (`training.fit`), whose passes
-    reshuffle from seeds drawn in order, so the batches after skipping are
-    those of the uninterrupted run.
+    dataset, at every save. Skipping replays the pipeline instead. Each
+    pass over a dataset (each iterator made from it, or each repeat) draws
+    the next shuffle and augmentation seeds from a generator in the dataset
+    (`shuffle(seed=..., reshuffle_each_iteration=True)`, `Dataset.random`),
+    so the resumed run must make as many passes as the uninterrupted one:
+    with `repeated` data (`steps_per_epoch`) Keras reads one iterator for
+    the whole `fit`, and the resume skips `epochs * epoch_steps + step`
+    batches on it; otherwise Keras makes a new iterator for every epoch
+    (and one more at each epoch's end, `_keras_iterators_per_epoch`), so the
+    resume first makes and drops as many as the finished epochs made, then
+    skips `step` batches of the epoch's own.
 
     Compared with `keras.callbacks.BackupAndRestore(save_freq=N)` (Keras
     3.15 and its master of 2026-08): it saves the weights and
@@ -77,22 +83,27 @@ class RunState(keras.callbacks.Callback):
 
     Args:
         output_dir: the run folder.
-        epoch_steps: training steps per epoch (the training data being one
-            repeated stream), or None when unknown (epoch checkpoints only,
-            no data skipped).
+        epoch_steps: training steps per epoch, or None when unknown (epoch
+            checkpoints only, no data skipped).
         mid_epoch: False for epoch checkpoints only (the zoo's multi-worker
             loop, which cannot start mid-epoch).
+        repeated: whether `fit` reads a repeated dataset for
+            `steps_per_epoch` steps per epoch (one iterator), not one pass
+            per epoch.
         save_every_steps: commit a step checkpoint after every this many
             steps of an epoch (at the end of the execution that reaches
             them, see `steps_per_execution`); None: only on an interrupt.
     """
 
-    def __init__(self, output_dir, epoch_steps=None, save_every_steps=None, mid_epoch=True):
+    def __init__(self, output_dir, epoch_steps=None, save_every_steps=None, mid_epoch=True,
+                 repeated=False):
         super().__init__()
         self.path = os.path.join(output_dir, runs.HISTORY)
         self.folder = os.path.join(output_dir, runs.BACKUP)
         self.epoch_steps = epoch_steps
         self.mid_epoch = bool(mid_epoch and epoch_steps)
+        self.repeated = repeated
+        self._dataset = None  # the per-epoch training data, to replay its passes
         self.save_every_steps = save_every_steps
         self.candidates, self.problems = runs.resume_states(output_dir)
         if self.problems and not self.candidates:
@@ -120,16 +131,19 @@ class RunState(keras.callbacks.Callback):
         return [runs.position(state)[1] for _, state in self.candidates]
 
     def fast_forward(self, dataset):
-        """`dataset` moved on past the committed epochs, where the train function cannot skip.
+        """The training data for `fit`, moved on (or to be) past the committed epochs.
 
-        With `mid_epoch` the train function skips the batches on Keras's own
-        iterator instead (`_ResumedSteps`): a skip in the dataset also runs
-        in the batch Keras reads ahead from another iterator to build the
-        model (under a tf.distribute strategy; on JAX), which draws the
-        shuffle seeds of every skipped pass, so the resumed passes would get
-        later seeds.
+        With `mid_epoch` nothing changes here: the train function skips the
+        batches on Keras's own iterator (`_ResumedSteps`), and the passes of
+        finished epochs are made in `on_train_begin`, once the state to
+        resume is loaded. A skip in the dataset would also run in the batch
+        Keras reads ahead from another iterator to build the model (under a
+        tf.distribute strategy; on JAX), drawing the seeds of every skipped
+        pass there, so the resumed passes would get later seeds. The
+        multi-worker loop gets the dataset skipped (repeated data only).
         """
-        if self.mid_epoch or not self.epochs_done or not self.epoch_steps:
+        self._dataset = None if self.repeated else dataset
+        if self.mid_epoch or not self.repeated or not self.epochs_done:
             return dataset
         return dataset.skip(self.epochs_done * self.epoch_steps)
 
@@ -180,6 +194,9 @@ class RunState(keras.callbacks.Callback):
             self._load_newest_good()
             runs.write_history_csv(self.path, self.rows)  # a kill may have come before the copy
             self._resume = self.state
+            if self.mid_epoch and self._dataset is not None:
+                for _ in range(_keras_iterators_per_epoch() * self.epochs_done):
+                    iter(self._dataset)  # draws the pass's seeds, as Keras's iterator did
         self.model._initial_epoch = self.epochs_done or None  # as BackupAndRestore does
 
     def _load_newest_good(self):
@@ -234,7 +251,8 @@ class RunState(keras.callbacks.Callback):
         if self.mid_epoch:
             self.model.train_function = _ResumedSteps(
                 self.model, calls=step // self.model.steps_per_execution,
-                logs=state.get("logs") or {}, skip=epochs * self.epoch_steps + step,
+                logs=state.get("logs") or {},
+                skip=epochs * self.epoch_steps * self.repeated + step,
                 metrics=metrics)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -280,6 +298,18 @@ class RunState(keras.callbacks.Callback):
         for name in os.listdir(self.folder):
             if name not in keep:
                 os.remove(os.path.join(self.folder, name))
+
+
+def _keras_iterators_per_epoch():
+    """The tf.data iterators Keras 3.15 starts per epoch of a finite dataset.
+
+    `EpochIterator._enumerate_iterator` (keras/src/trainers/epoch_iterator.py)
+    makes one when the epoch starts and one more, unused, when it ends. On
+    TensorFlow both are tf.data iterators; on JAX they are generators over
+    the dataset, and the unused one never starts its tf.data iterator. The
+    exact-resume tests (full epochs, both backends) fail if this changes.
+    """
+    return 2 if keras.backend.backend() == "tensorflow" else 1
 
 
 class _ResumedSteps:

@@ -537,17 +537,15 @@ def _train_and_test(plan, prepared):
                                                strategy=plan.strategy)
         validation = None if plan.gan else _for_evaluation(prepared.validation, plan.strategy)
         run_callbacks, best = _run_callbacks(plan, writer, validation is not None)
-        # One stream of every epoch's batches, so that a resume skips into it
-        # (RunState); its passes reshuffle as Keras's new iterator per epoch would.
-        train = prepared.train.repeat() if epoch_steps else prepared.train
-        if writer is not None:
+        train = prepared.train.repeat() if plan.steps_per_epoch else prepared.train
+        if writer is not None:  # a resume replays the finished passes (RunState)
             train = writer.fast_forward(train)
         with writer.fitting() if writer is not None else contextlib.nullcontext():
             keras_history = fit_model(
                 train,
                 validation_data=validation,
                 epochs=plan.recipe.epochs,
-                steps_per_epoch=epoch_steps,
+                steps_per_epoch=plan.steps_per_epoch,
                 callbacks=run_callbacks + list(plan.callbacks) + plan.transfer.callbacks()
                 if plan.transfer else run_callbacks + list(plan.callbacks),
                 shuffle=False,  # the pipeline shuffles
@@ -730,7 +728,8 @@ def _run_state(plan, epoch_steps):
         return None
     return RunState(plan.output_dir, epoch_steps=epoch_steps,
                     save_every_steps=plan.save_every_steps,
-                    mid_epoch=not distribute.is_multi_worker(plan.strategy))
+                    mid_epoch=not distribute.is_multi_worker(plan.strategy),
+                    repeated=bool(plan.steps_per_epoch))
 
 
 def _run_callbacks(plan, writer, has_validation):

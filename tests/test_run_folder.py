@@ -319,12 +319,15 @@ def final_weights(result):
     return [w.copy() for w in result.model.get_weights()]
 
 
-def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path):
-    # steps_per_epoch: the finished batches are skipped, dropout's RNG state restored.
-    reference = fit_mlp(tmp_path / "reference", epochs=4)
+@pytest.mark.parametrize("steps_per_epoch", [6, None])
+def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path, steps_per_epoch):
+    # steps_per_epoch: the finished batches are skipped; None: the finished epochs' passes
+    # are made again (each draws the next shuffle seeds); dropout's RNG state restored.
+    args = dict(epochs=4, steps_per_epoch=steps_per_epoch)
+    reference = fit_mlp(tmp_path / "reference", **args)
     with pytest.raises(Killed):
-        fit_mlp(tmp_path / "resumed", epochs=4, callbacks=[DieAtEpoch(2)])
-    resumed = fit_mlp(tmp_path / "resumed", epochs=4)
+        fit_mlp(tmp_path / "resumed", callbacks=[DieAtEpoch(2)], **args)
+    resumed = fit_mlp(tmp_path / "resumed", **args)
     for a, b in zip(final_weights(reference), final_weights(resumed)):
         assert a.tobytes() == b.tobytes()
     assert resumed.metrics == reference.metrics
