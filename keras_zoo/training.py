@@ -573,7 +573,7 @@ def _build_model(plan, epoch_steps, writer):
     # steps_per_execution, or the bar and callbacks overshoot (48/44); so must
     # the step of a mid-epoch checkpoint to resume from.
     steps = math.gcd(epoch_steps, *writer.resume_steps()) if writer and epoch_steps \
-        else epoch_steps
+        else epoch_steps or 1  # unknown length: one step per execution
     steps_per_execution = _dividing(
         distribute.steps_per_execution(plan.strategy, plan.family), steps)
     with plan.strategy.scope():
