@@ -1,5 +1,8 @@
 """Shared test helpers: tiny models and random data in each model's format."""
 
+import socket
+import subprocess
+
 import numpy as np
 
 import keras_zoo as kz
@@ -35,3 +38,36 @@ def sample_batch(name, model, batch_size=4, seed=0, **overrides):
     out = tuple(model.output.shape)  # (B, classes) or (B, T, vocab)
     y = rng.integers(0, out[-1], size=(batch_size,) + out[1:-1]).astype("int32")
     return x, y
+
+
+def free_ports(count):
+    """`count` distinct free TCP ports on 127.0.0.1."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_together(commands, timeout):
+    """Runs `(argv, env)` processes together; kills them all after `timeout` seconds.
+
+    Returns their outputs (stdout and stderr); fails with the end of the
+    output of any process that did not exit 0.
+    """
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for argv, env in commands]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=timeout)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+    return outputs

@@ -12,8 +12,6 @@ of one process on 4 devices.
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import textwrap
 import types
@@ -24,6 +22,7 @@ import tensorflow as tf
 
 import keras_zoo as kz
 from keras_zoo import distribute, multi_process, sharding
+from tests.helpers import free_ports, run_together
 
 # name: (model, dataset, strategy, model_args). model_parallel has layouts for Transformers.
 RUNS = {
@@ -63,34 +62,11 @@ PROCESS = textwrap.dedent("""
 """).replace("RUNS", repr(RUNS))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _environment(devices, **variables):
     env = {name: value for name, value in os.environ.items()
            if name not in multi_process.VARIABLES}
     return dict(env, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                 XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", **variables)
-
-
-def _run(commands, timeout):
-    """Runs `(argv, env)` processes together; kills them all after `timeout` seconds."""
-    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for argv, env in commands]
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=timeout)[0])
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +75,14 @@ def runs(tmp_path_factory):
     for _, dataset, _, _ in RUNS.values():  # build the offline data once, not in both at once
         kz.load_dataset(dataset)
     folder = tmp_path_factory.mktemp("multi_process")
-    address = f"127.0.0.1:{_free_port()}"
-    _run([([sys.executable, "-c", PROCESS, str(folder / "two"), "none"],
+    address = f"127.0.0.1:{free_ports(1)[0]}"
+    run_together([([sys.executable, "-c", PROCESS, str(folder / "two"), "none"],
            _environment(2, KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
                         KERAS_DISTRIBUTION_NUM_PROCESSES="2",
                         KERAS_DISTRIBUTION_PROCESS_ID=str(index)))
           for index in range(2)], timeout=420)
     config = json.loads((folder / "two" / "data_parallel" / "config.json").read_text())
-    _run([([sys.executable, "-c", PROCESS, str(folder / "one"), str(config["seed"])],
+    run_together([([sys.executable, "-c", PROCESS, str(folder / "one"), str(config["seed"])],
            _environment(4))], timeout=300)
     return folder
 

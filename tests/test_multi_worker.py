@@ -2,8 +2,6 @@
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import textwrap
 
@@ -11,6 +9,7 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
+from tests.helpers import free_ports, run_together
 
 WORKER = textwrap.dedent("""
     import sys
@@ -26,38 +25,15 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _run_workers(folder, timeout=300):
     """Starts two workers with TF_CONFIG; kills both after `timeout` seconds."""
-    hosts = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    procs = []
+    hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    commands = []
     for index in range(2):
         tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), CUDA_VISIBLE_DEVICES="")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(folder), str(index)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=timeout)[0])
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
-    return outputs
+        commands.append(([sys.executable, "-c", WORKER, str(folder), str(index)], env))
+    return run_together(commands, timeout)
 
 
 @pytest.mark.slow
