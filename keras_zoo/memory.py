@@ -8,8 +8,9 @@ arguments (no graph, no weights) and adds what training keeps per device:
 - optimizer state (Adam/AdamW: two moments; SGD: momentum if any; gradient
   accumulation: one accumulator per weight),
 - activations kept for the backward pass, per example, times the per-device
-  batch (halved by 16-bit compute; with `remat` only each block's input
-  and one block's working set).
+  batch (what JAX saves for Keras's layers, `saved_activation_bytes`; 16-bit
+  compute halves those not kept in float32; with `remat` only each block's
+  input and one block's working set).
 
 Weight-sized terms are divided by the shards of the "model" axis
 (`strategy="model_parallel"`), activations by nothing (conservative:
@@ -99,33 +100,48 @@ def gib(n):
 # Parameter and activation counts, per family ------------------------------------------
 
 
-def _gpt_counts(args):
-    """(parameters, activation elements per example, elements kept per block with remat,
-    float32 elements per example) of `models.transformer._build_gpt`."""
+def _gpt_parameters(args):
+    """Trainable parameters of `models.transformer._build_gpt`."""
     v, t, c = args["vocab_size"], args["sequence_length"], args["embed_dim"]
-    h, f, n = args["num_heads"], args["ff_dim"], args["num_layers"]
-    dropout = args["dropout"] > 0
+    f, n = args["ff_dim"], args["num_layers"]
     # Per block: q, k, v (C x C + C each), output (C x C + C), two LayerNorms
     # (2C each), feed-forward C x F + F and F x C + C.
     block = 4 * c * c + 4 * c + 4 * c + 2 * c * f + f + c
     params = v * c + t * c + n * block + 2 * c  # embeddings, blocks, final norm
     if not args["tie_embeddings"]:
         params += c * v + v
-    # Kept for the backward pass, per block: input, norm output, q, k, v,
-    # context, residual, second norm output (8 x T C), feed-forward pre- and
-    # post-activation (2 x T F), softmax of the scores (H T T), dropout masks.
-    per_block = t * (8 * c + 2 * f) + h * t * t
-    if dropout:
-        per_block += h * t * t + 3 * t * c
-    outside = 4 * t * c  # embedding output, its dropout, final norm in/out
-    float32 = 2 * t * v  # logits and their softmax in the loss, always float32
-    full = n * per_block + outside
-    remat = n * t * c + per_block + outside  # block inputs + one block recomputed
-    return params, full, remat, float32
+    return params
 
 
-# name -> counts(args); the models without one are counted by building them.
-_ANALYTIC = {"gpt_mini": _gpt_counts, "gpt_baby": _gpt_counts, "gpt2_small": _gpt_counts}
+def _gpt_activation_bytes(args, compute_bytes, remat):
+    """Bytes per example kept for the backward pass of `_build_gpt`.
+
+    The terms are what JAX saves for Keras's layers, counted by
+    `saved_activation_bytes` (2026-12, Keras 3.15, JAX 0.10.2; equal within 1 %
+    in float32), not a textbook count: exact GELU keeps four (T, F) tensors,
+    attention three (H, T, T), and under mixed precision the LayerNorms,
+    residual stream and two of the softmax's terms stay float32. With `remat`:
+    each block's input plus one block recomputed in the backward pass.
+    """
+    t, c, h = args["sequence_length"], args["embed_dim"], args["num_heads"]
+    f, n, v = args["ff_dim"], args["num_layers"], args["vocab_size"]
+    htt = h * t * t
+    # Per block: 6 (T, C) tensors and 2 (H, T, T) kept in float32; in the compute
+    # dtype 6 (T, C) (q, k, v by head, context), 4 (T, F), 1 (H, T, T); the causal mask.
+    block = 4 * (6 * t * c + 2 * htt) + compute_bytes * (6 * t * c + 4 * t * f + htt) + htt
+    outside = 4 * 3 * t * c + compute_bytes * t * c  # embedding output, final norm in/out
+    if args["dropout"] > 0:  # attention and residual dropouts: values and boolean masks
+        block += compute_bytes * (2 * t * c + 2 * htt) + 2 * htt + 2 * t * c
+        outside += compute_bytes * t * c + t * c
+    logits = 4 * 2 * t * v  # logits and their softmax in the loss, always float32
+    kept = n * 4 * t * c + block if remat else n * block
+    return kept + outside + logits
+
+
+# name -> (parameters(args), activation_bytes(args, compute_bytes, remat)); the
+# models without one are counted by building them.
+_ANALYTIC = {name: (_gpt_parameters, _gpt_activation_bytes)
+             for name in ("gpt_mini", "gpt_baby", "gpt2_small")}
 
 
 def has_estimate(name):
@@ -148,7 +164,7 @@ def count_parameters(name, **model_args):
     registry.check_overrides(name, model_args)
     args = {**info.defaults, **model_args}
     if name in _ANALYTIC:
-        return _ANALYTIC[name](args)[0]
+        return _ANALYTIC[name][0](args)
     model = registry.create_model(name, **model_args)
     return int(sum(_size(w) for w in model.trainable_weights))
 
@@ -168,7 +184,8 @@ def estimate(name, batch_size=1, precision="float32", optimizer="adam", *, model
         name: a registered model name.
         batch_size: examples per device in one step (micro-batch with
             gradient accumulation).
-        precision: a dtype policy name; 16-bit compute halves activations.
+        precision: a dtype policy name; 16-bit compute stores the activations
+            Keras computes in it in 2 bytes.
         optimizer: `"adam"`, `"adamw"`, `"sgd"` or `"sgd_momentum"`.
         model_args: builder arguments overriding the defaults.
         model_shards: devices the weights are sharded over.
@@ -196,8 +213,9 @@ def estimate(name, batch_size=1, precision="float32", optimizer="adam", *, model
     args = {**info.defaults, **model_args}
     act_bytes = 4 if precision == "float32" else 2
     if name in _ANALYTIC:
-        params, full, rematted, float32 = _ANALYTIC[name](args)
-        per_example = (rematted if remat else full) * act_bytes + float32 * 4
+        parameters, activation_bytes = _ANALYTIC[name]
+        params = parameters(args)
+        per_example = activation_bytes(args, act_bytes, remat)
     else:  # small models: count by building, activations from the layers' outputs
         model = registry.create_model(name, **model_args)
         params = sum(_size(w) for w in model.trainable_weights)
@@ -225,6 +243,47 @@ def _built_activations(model):
                     size *= int(d or 1)
                 total += size
     return total
+
+
+def saved_activation_bytes(model, x, y, loss=None):
+    """Bytes the backward pass of one training step keeps, as JAX counts them.
+
+    The residuals JAX saves between the forward and the backward pass of
+    `loss(y, model(x))` (the model's weights and inputs left out): what
+    rematerialisation trades for recomputation, independent of how a
+    compiler schedules the step. JAX backend only.
+
+    XLA:CPU cannot show the saving in a compiled step's `memory_analysis()`:
+    its pipeline expands the optimization barriers `jax.checkpoint` places
+    (pass `cse_barrier_expander`, seen with `XLA_FLAGS=--xla_dump_to=DIR
+    --xla_dump_hlo_pass_re=.*`) and common-subexpression elimination then
+    merges the recomputation back into the forward pass.
+
+    Args:
+        model: a built Keras model.
+        x, y: one batch of inputs and targets.
+        loss: a Keras loss; sparse categorical cross-entropy on logits by default.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise InvalidArgumentError(
+            "`saved_activation_bytes` needs the jax Keras backend (KERAS_BACKEND=jax). "
+            f"Received: backend {keras.backend.backend()!r}")
+    # `jax.ad_checkpoint.print_saved_residuals` prints the same list; its data
+    # is not public in JAX 0.10.2.
+    from jax._src.ad_checkpoint import saved_residuals
+
+    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def step_loss(trainable, non_trainable):
+        outputs, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+        return loss(y, outputs)
+
+    residuals = saved_residuals(step_loss, [v.value for v in model.trainable_variables],
+                                [v.value for v in model.non_trainable_variables])
+    return sum(int(array.size) * array.dtype.itemsize for array, where in residuals
+               if "argument" not in where)
 
 
 def info_lines(name):
@@ -391,6 +450,6 @@ def _levers(est, available):
             if rematted.total <= available:
                 options.append(f"{where}remat=True")
     if est.precision == "float32" and est.activations:
-        options.append("precision='mixed_bfloat16' (halves most activations)")
+        options.append("precision='mixed_bfloat16' (16-bit activations except the float32 ones)")
     return "; or ".join(options) if options else "more or larger devices"
 

@@ -2,8 +2,9 @@
 
 1. Weights per device of a model sharded over each ("batch", "model") mesh
    of 8 fake CPU devices (`strategy="model_parallel:BxM"`).
-2. Peak temporary memory of one compiled training step (XLA's
-   `memory_analysis()`) with and without `remat=True`, next to the estimate.
+2. With and without `remat=True`: the bytes JAX saves for the backward pass
+   (`memory.saved_activation_bytes`), the temporary memory of the compiled
+   loss-and-gradient step (XLA's `memory_analysis()`), and the estimate.
 
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=8 \
         python scripts/memory_check.py --model gpt_baby --batch 8
@@ -36,7 +37,8 @@ def weights_per_device(name, args, mesh):
 
 
 def step_memory(name, args, batch, remat):
-    """XLA's temporary bytes of one jitted loss-and-gradient step on one device."""
+    """(bytes JAX saves for the backward pass, XLA's temporary bytes) of one jitted
+    loss-and-gradient step on one device."""
     with levers.remat_scope(remat):
         model = kz.create_model(name, **args)
     t = model.inputs[0].shape[1]
@@ -52,7 +54,7 @@ def step_memory(name, args, batch, remat):
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
     analysis = grad.lower(trainable, non_trainable).compile().memory_analysis()
-    return int(analysis.temp_size_in_bytes)
+    return memory.saved_activation_bytes(model, x, y), int(analysis.temp_size_in_bytes)
 
 
 def main():
@@ -70,14 +72,14 @@ def main():
               f"{mine / 2**20:.1f} MiB per device", flush=True)
     run_args = {"dropout": 0.0}
     for remat in (False, True):
-        measured = step_memory(args.model, run_args, args.batch, remat)
+        saved, temp = step_memory(args.model, run_args, args.batch, remat)
         est = memory.estimate(args.model, args.batch, "float32", model_args=run_args,
                               remat=remat)
-        out["remat"][str(remat)] = {"xla_temp_mib": measured / 2**20,
+        out["remat"][str(remat)] = {"saved_mib": saved / 2**20, "xla_temp_mib": temp / 2**20,
                                     "estimated_activations_mib": est.activations / 2**20}
-        print(args.model, f"batch {args.batch} remat={remat}: XLA temp "
-              f"{measured / 2**20:.1f} MiB, estimated activations "
-              f"{est.activations / 2**20:.1f} MiB", flush=True)
+        print(args.model, f"batch {args.batch} remat={remat}: saved for the backward pass "
+              f"{saved / 2**20:.1f} MiB, XLA:CPU temp {temp / 2**20:.1f} MiB, estimated "
+              f"activations {est.activations / 2**20:.1f} MiB", flush=True)
     print(json.dumps(out))
 
 
