@@ -245,34 +245,8 @@ def _built_activations(model):
     return total
 
 
-def saved_activation_bytes(model, x, y, loss=None):
-    """Bytes the backward pass of one training step keeps, as JAX counts them.
-
-    The residuals JAX saves between the forward and the backward pass of
-    `loss(y, model(x))` (the model's weights and inputs left out): what
-    rematerialisation trades for recomputation, independent of how a
-    compiler schedules the step. JAX backend only.
-
-    XLA:CPU cannot show the saving in a compiled step's `memory_analysis()`:
-    its pipeline expands the optimization barriers `jax.checkpoint` places
-    (pass `cse_barrier_expander`, seen with `XLA_FLAGS=--xla_dump_to=DIR
-    --xla_dump_hlo_pass_re=.*`) and common-subexpression elimination then
-    merges the recomputation back into the forward pass.
-
-    Args:
-        model: a built Keras model.
-        x, y: one batch of inputs and targets.
-        loss: a Keras loss; sparse categorical cross-entropy on logits by default.
-    """
+def _step_loss(model, x, y, loss):
     import keras
-
-    if keras.backend.backend() != "jax":
-        raise InvalidArgumentError(
-            "`saved_activation_bytes` needs the jax Keras backend (KERAS_BACKEND=jax). "
-            f"Received: backend {keras.backend.backend()!r}")
-    # `jax.ad_checkpoint.print_saved_residuals` prints the same list; its data
-    # is not public in JAX 0.10.2.
-    from jax._src.ad_checkpoint import saved_residuals
 
     loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -280,10 +254,56 @@ def saved_activation_bytes(model, x, y, loss=None):
         outputs, _ = model.stateless_call(trainable, non_trainable, x, training=True)
         return loss(y, outputs)
 
-    residuals = saved_residuals(step_loss, [v.value for v in model.trainable_variables],
-                                [v.value for v in model.non_trainable_variables])
+    return step_loss, ([v.value for v in model.trainable_variables],
+                       [v.value for v in model.non_trainable_variables])
+
+
+def _needs_jax(what):
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise InvalidArgumentError(
+            f"`{what}` needs the jax Keras backend (KERAS_BACKEND=jax). "
+            f"Received: backend {keras.backend.backend()!r}")
+
+
+def saved_activation_bytes(model, x, y, loss=None):
+    """Bytes the backward pass of one training step keeps, as JAX counts them.
+
+    The residuals JAX saves between the forward and the backward pass of
+    `loss(y, model(x))` (the model's weights and inputs left out): what
+    rematerialisation trades for recomputation, whatever a compiler then
+    does with the step. JAX backend only.
+
+    Args:
+        model: a built Keras model.
+        x, y: one batch of inputs and targets.
+        loss: a Keras loss; sparse categorical cross-entropy on logits by default.
+    """
+    _needs_jax("saved_activation_bytes")
+    # `jax.ad_checkpoint.print_saved_residuals` prints the same list; its data
+    # is not public in JAX 0.10.2.
+    from jax._src.ad_checkpoint import saved_residuals
+
+    step_loss, variables = _step_loss(model, x, y, loss)
+    residuals = saved_residuals(step_loss, *variables)
     return sum(int(array.size) * array.dtype.itemsize for array, where in residuals
                if "argument" not in where)
+
+
+def compiled_step_bytes(model, x, y, loss=None):
+    """Temporary bytes XLA allocates for one jitted loss-and-gradient step.
+
+    From the compiled step's `memory_analysis()`. On XLA:CPU remat shows here
+    only with `levers.XLA_CPU_REMAT_FLAG` in `XLA_FLAGS` (see there). JAX
+    backend only; arguments as `saved_activation_bytes`.
+    """
+    _needs_jax("compiled_step_bytes")
+    import jax
+
+    step_loss, variables = _step_loss(model, x, y, loss)
+    compiled = jax.jit(jax.grad(step_loss)).lower(*variables).compile()
+    return int(compiled.memory_analysis().temp_size_in_bytes)
 
 
 def info_lines(name):
