@@ -20,6 +20,7 @@ def test_digits_classifiers_reach_their_targets_with_recipe_defaults(name, targe
     assert result.metrics["accuracy"] >= target, result.metrics
 
 
+@pytest.mark.slow(minutes=8)  # its recipe's full run (README results table)
 def test_gpt_mini_on_tiny_corpus_beats_the_5_gram():
     # A character 5-gram with absolute discounting: 1.87 bits/char on this test split.
     result = kz.fit("gpt_mini", "tiny_corpus", seed=0, verbose=0)
@@ -34,6 +35,7 @@ def test_sequence_models_solve_half_sums_with_recipe_defaults(name):
     assert kz.recipe(name, "half_sums").expected.met_by(result.metrics), result.metrics
 
 
+@pytest.mark.slow(minutes=8)  # its recipe's full run (README results table)
 def test_lstm_seq2seq_on_addition_with_recipe_defaults():
     # Issue 8's target: at least 99.5% of the test answers exactly right.
     result = kz.fit("lstm_seq2seq", "addition", seed=0, verbose=0)
@@ -84,6 +86,7 @@ def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
     assert np.abs(fractions - true_fractions).max() <= 0.01, (fractions, true_fractions)
 
 
+@pytest.mark.slow(minutes=8)  # its recipe's full run (README results table)
 def test_dcgan_on_digits_reaches_its_recipe_result(fresh_cache):
     # Issue 8's target is 80 % of 1,000 samples recognised with confidence > 0.9;
     # scripts/results.py measured 82.1 / 79.3 / 77.8 % (seeds 0/1/2), so one seed
