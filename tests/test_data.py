@@ -250,3 +250,19 @@ def test_check_compatible():
     data.check_compatible(Info, "digits")
     with pytest.raises(errors.IncompatibleError, match="language modelling"):
         data.check_compatible(Info, "tiny_corpus")
+
+
+def test_first_use_of_an_offline_dataset_logs_nothing(tmp_path):
+    """Preparing `digits` in a fresh folder from Python writes no tfds/absl warning
+    (tfds 4.9.10 warns "Variant folder ... has no dataset_info.json" when asked
+    whether a folder not made yet is prepared)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import keras_zoo as kz; "
+            f"kz.load_dataset('digits', batch_size=8, data_dir={str(tmp_path)!r}); print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    assert "WARNING:absl" not in proc.stderr and "Variant folder" not in proc.stderr, proc.stderr

@@ -196,6 +196,12 @@ def _silent_tfds():
         tfds.display_progress_bar(shown)
 
 
+def _is_prepared(builder):
+    """`builder.is_prepared()`, without tfds 4.9.10's warning on a folder not made yet
+    ("Variant folder ... has no dataset_info.json" on every first use)."""
+    return tf.io.gfile.exists(builder.data_dir) and builder.is_prepared()
+
+
 def _builder(name, data_dir):
     """Returns the prepared tfds builder of a dataset.
 
@@ -203,7 +209,7 @@ def _builder(name, data_dir):
     downloaded only if the network answers, otherwise a clear error.
     """
     builder = folders.open_builder(name, data_dir)
-    if builder.is_prepared() or _tfds_is_mocked():
+    if _is_prepared(builder) or _tfds_is_mocked():
         return builder
     folders.check_writable(name, data_dir)
     if name in offline.BUILDERS:
