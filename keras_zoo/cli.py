@@ -342,12 +342,8 @@ def _cmd_info(args):
     print("  arguments (override with `keras-zoo train --arg KEY=VALUE`):")
     for key, value in info["defaults"].items():
         print(f"    {key}={value!r}")
-    if info["task"] == "language_modeling":  # the GPT sizes: memory needs Keras
-        from keras_zoo import memory
-
-        if memory.has_estimate(args.name):
-            for line in memory.info_lines(args.name):
-                print(f"  {line}")
+    for line in info["memory"]:  # the GPTs' training memory, estimated from the arguments
+        print(f"  {line}")
 
 
 def _cmd_datasets(args):

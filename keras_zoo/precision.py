@@ -3,8 +3,8 @@
 A model built under `mixed_bfloat16` or `mixed_float16` keeps that policy
 in every layer: saved, it reloads computing in reduced precision, a
 headless backbone cut from it outputs bfloat16, and its SavedModel export
-holds bfloat16 ops that LiteRT cannot convert. The zoo saves a float32 copy
-instead (`fit` returns the trained model as Keras leaves it): the same architecture rebuilt with float32
+holds bfloat16 ops that LiteRT cannot convert. So `fit` returns, and the
+zoo saves, a float32 copy instead: the same architecture rebuilt with float32
 layers, the same weights (mixed-precision variables are float32 already),
 and the optimizer state when it maps one to one.
 

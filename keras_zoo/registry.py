@@ -97,6 +97,9 @@ def describe_outputs(task, defaults):
                 "discriminator outputs float32 logits")
     if task == "language_modeling":
         return "(B, sequence_length, vocab_size) float32 next-token logits"
+    if task == "masked_language_modeling":
+        return ("(B, sequence_length, vocab_size + 1) float32 logits of the original tokens "
+                "(the last id is [MASK])")
     if task == "seq2seq":
         return "(B, output_length, vocab_size) float32 logits"
     if defaults.get("classifier_activation") == "softmax":

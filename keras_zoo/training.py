@@ -28,6 +28,7 @@ from keras_zoo.data import masking
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.archive import check_keras_archive
 from keras_zoo.errors import InvalidArgumentError, ZooError, check_positive_int, unknown_name
+from keras_zoo.precision import float32_copy
 
 # Dataset kind -> the task a model reading it performs (for models passed as objects).
 _KIND_TASKS = {
@@ -71,7 +72,10 @@ class FitResult:
     """What `fit` returns.
 
     Attributes:
-        model: the trained `keras.Model`.
+        model: the trained `keras.Model`; a zoo model trained in mixed
+            precision comes back as its float32 copy
+            (`keras_zoo.precision.float32_copy`: same weights, optimizer state
+            and placement), so its backbones and exports compute in float32.
         history: `{metric: [value per epoch]}`, every epoch of the run
             (also those before a resume).
         metrics: `{metric: value}` on the test split (the final `d_loss`
@@ -459,10 +463,6 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
                     metrics=metrics, overwrite=overwrite, verbose=verbose, weights=weights,
                     freeze=freeze, unfreeze_after=unfreeze_after, lora_rank=lora_rank,
                     accumulate=accumulate, remat=remat, save_every_steps=save_every_steps)
-    if plan.verbose:
-        print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
-              "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
-              + f"; precision {plan.precision}")
     scratch = None
     if plan.output_dir is not None and not distribute.is_chief(plan.strategy):
         import tempfile  # a multi-worker non-chief: the chief writes the run folder
@@ -492,6 +492,10 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         if prepared.vocabulary is not None and vocabulary is None:
             runs.write_vocabulary(os.path.join(plan.output_dir, runs.VOCABULARY),
                                   prepared.vocabulary)
+    if plan.verbose:  # after the data is ready: a dataset that cannot be read fails first
+        print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
+              "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
+              + f"; precision {plan.precision}")
     try:
         model, history, results = _train_and_test(plan, prepared)
     except KeyboardInterrupt:
@@ -561,6 +565,11 @@ def _train_and_test(plan, prepared):
             results = evaluate_model(_for_evaluation(prepared.test, plan.strategy),
                                      return_dict=True, verbose=0)
         results = {k: float(v) for k, v in results.items()}
+        if plan.model is None:  # mixed precision stays inside training (a model of the zoo's)
+            with plan.strategy.scope():  # the copy's weights placed as the trained model's
+                trained, model = model, float32_copy(model)
+            if model is not trained:
+                distribute.fix_steps_per_execution(model, plan.strategy)
     finally:
         run_scope.__exit__(None, None, None)
         keras.config.set_dtype_policy(previous_policy)

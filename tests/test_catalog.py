@@ -19,10 +19,14 @@ def test_catalog_file_is_generated_from_the_registry():
     for name in kz.list_models():
         assert catalog.models()[name]["params"] == kz.create_model(name).count_params()
     assert sorted(catalog.datasets()) == kz.list_datasets()
+    assert catalog.models()["gpt_mini"]["memory"][0] == (
+        f"parameters {kz.create_model('gpt_mini').count_params():,} (counted from the "
+        "arguments; nothing built)")
 
 
 FAST_COMMANDS = [["--help"], ["--version"], ["list"], ["list", "--params"],
-                 ["info", "simple_cnn"], ["datasets"], ["train", "--help"], ["info", "nope"]]
+                 ["info", "simple_cnn"], ["info", "gpt_mini"], ["datasets"], ["train", "--help"],
+                 ["info", "nope"]]
 
 
 @pytest.mark.parametrize("argv", FAST_COMMANDS, ids=" ".join)
@@ -96,4 +100,6 @@ def test_the_hint_is_the_first_line_of_a_first_train(tmp_path):
                         "offline, try `keras-zoo train simple_cnn --dataset digits`; to prepare "
                         "mnist on a machine with network: `tfds build mnist --data_dir DIR`, then "
                         "pass --data-dir DIR."), out.stdout
-    assert any(line.startswith("Strategy ") for line in lines[1:]), out.stdout
+    assert out.returncode == 2
+    assert lines[1].startswith("error: Dataset 'mnist' is not prepared in "), out.stdout
+    assert not any(line.startswith("Strategy ") for line in lines), out.stdout  # no training

@@ -53,3 +53,46 @@ def test_gan_generate_writes_samples_png_by_default(tmp_path, monkeypatch, capsy
     assert cli.main(["generate", str(tmp_path / "gan"), "--num", "4"]) == 0
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert "wrote 4 samples to samples.png" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 30])
+def test_curves_tick_whole_epochs(epochs):
+    from keras_zoo import plots
+
+    history = {"loss": [1.0 / (e + 1) for e in range(epochs)],
+               "val_loss": [1.1 / (e + 1) for e in range(epochs)]}
+    for ax in plots.history_figure(history).axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+_PLAIN_KERAS_LOAD = r"""
+import sys
+import keras
+import keras_zoo as kz  # a bare import registers nothing
+path = sys.argv[1]
+try:
+    keras.saving.load_model(path)
+except TypeError as e:
+    print("without kz:", "Could not locate class 'SparseCrossentropy'" in str(e))
+print("compile=False:", keras.saving.load_model(path, compile=False).name)
+kz.list_models()  # the first use of a kz. name registers the zoo's classes
+print("after kz:", keras.saving.load_model(path).loss.name)
+"""
+
+
+def test_plain_keras_load_model_of_a_run_as_the_readme_says(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    kz.fit("mlp", "digits", epochs=1, steps_per_epoch=2, model_args={"hidden_units": (4,)},
+           output_dir=tmp_path / "mlp", seed=0, verbose=0)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = str(tmp_path / "mlp" / "model.keras")
+    out = subprocess.run([sys.executable, "-c", _PLAIN_KERAS_LOAD, path], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": root})
+    assert out.stdout.splitlines() == [
+        "without kz: True", "compile=False: mlp", "after kz: sparse_categorical_crossentropy",
+    ], out.stderr[-2000:]

@@ -1,6 +1,8 @@
 """Heads that cannot fail silently, and float32 at the boundaries of trained models."""
 
+import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -61,6 +63,22 @@ def test_every_head_outputs_what_info_says(name):
 
 
 @pytest.mark.parametrize("name", kz.list_models())
+def test_info_gives_the_rank_and_sizes_of_the_real_output(name):
+    """`(B, sequence_length, vocab_size + 1)` is checked against the built model's shape."""
+    info = kz.model_info(name)
+    model = kz.create_model(name, **info.tiny)
+    model = getattr(model, "generator", model)  # a GAN describes its generator's images
+    shape = tuple(model.outputs[0].shape)
+    args = {**info.defaults, **info.tiny}
+    words = re.search(r"\(B, ([^)]*)\)", info.outputs).group(1).split(", ")
+    assert len(words) == len(shape) - 1, (info.outputs, shape)
+    for word, size in zip(words, shape[1:]):
+        base, _, plus = word.partition(" + ")
+        if base in args:
+            assert args[base] + int(plus or 0) == size, (word, shape)
+
+
+@pytest.mark.parametrize("name", kz.list_models())
 def test_float32_copy_of_a_mixed_model(name):
     info = kz.model_info(name)
     previous = keras.config.dtype_policy()
@@ -80,24 +98,9 @@ def test_float32_copy_of_a_mixed_model(name):
     assert precision.float32_copy(copy) is copy
 
 
-def test_mixed_training_saves_float32_and_exports_to_litert(tmp_path):
-    """Issue 13, point 2: a CNN trained in mixed_bfloat16 converts to LiteRT and runs."""
-    run = tmp_path / "run"
-    result = kz.fit("simple_cnn", "digits", epochs=1, precision="mixed_bfloat16",
-                    output_dir=run, seed=0, model_args={"filters": (8, 16), "padding": "same"},
-                    verbose=0)
-    assert precision.is_mixed(result.model)  # the trained model, as Keras leaves it
-    for file in ("model.keras", os.path.join("checkpoints", "best.keras")):
-        saved = kz.load_model(run / file)
-        assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}, file
-    model = kz.load_model(run)
-    x, _ = _digits("test[:16]")
-    expected = model.predict(x, verbose=0)
-    assert expected.dtype == np.float32
-
-    exported = str(tmp_path / "saved_model")
-    model.export(exported, verbose=False)
-    tflite = tf.lite.TFLiteConverter.from_saved_model(exported).convert()
+def _litert_outputs(saved_model, x):
+    """Converts a SavedModel with `tf.lite.TFLiteConverter` and runs it on `x`."""
+    tflite = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
     interpreter = tf.lite.Interpreter(model_content=tflite)
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert inp["dtype"] == np.float32 and out["dtype"] == np.float32
@@ -105,4 +108,36 @@ def test_mixed_training_saves_float32_and_exports_to_litert(tmp_path):
     interpreter.allocate_tensors()
     interpreter.set_tensor(inp["index"], x)
     interpreter.invoke()
-    np.testing.assert_allclose(interpreter.get_tensor(out["index"]), expected, atol=1e-4)
+    return interpreter.get_tensor(out["index"])
+
+
+def test_mixed_training_saves_float32_and_exports_to_litert(tmp_path):
+    """Issue 13, point 2: a CNN trained in mixed_bfloat16 (the CPU default with
+    AVX512-BF16 or AMX) gives float32 models, backbones and exports; LiteRT
+    converts them and runs them."""
+    run = tmp_path / "run"
+    result = kz.fit("simple_cnn", "digits", epochs=1, precision="mixed_bfloat16",
+                    output_dir=run, seed=0, model_args={"filters": (8, 16), "padding": "same"},
+                    verbose=0)
+    assert json.loads((run / "config.json").read_text())["precision"] == "mixed_bfloat16"
+    assert not precision.is_mixed(result.model)
+    for file in ("model.keras", os.path.join("checkpoints", "best.keras")):
+        saved = kz.load_model(run / file)
+        assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}, file
+    x, _ = _digits("test[:16]")
+    loaded = kz.load_model(run)
+    expected = loaded.predict(x, verbose=0)
+    assert expected.dtype == np.float32
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), expected, atol=1e-6)
+
+    # What a Keras user does: cut a headless backbone, export it with Keras, convert.
+    for name, model in (("returned", result.model), ("loaded", loaded)):
+        backbone = keras.Model(model.inputs, model.get_layer("flatten").output)
+        features = keras.ops.convert_to_numpy(backbone(x))
+        assert features.dtype == np.float32, name
+        exported = str(tmp_path / f"{name}_backbone")
+        backbone.export(exported, verbose=False)
+        np.testing.assert_allclose(_litert_outputs(exported, x), features, atol=1e-4)
+    exported = str(tmp_path / "saved_model")
+    result.model.export(exported, verbose=False)
+    np.testing.assert_allclose(_litert_outputs(exported, x), expected, atol=1e-4)

@@ -82,7 +82,7 @@ def test_colab_tpu_notebook(tmp_path):
     assert "backend: jax" in text
     assert "devices: 8" in text
     assert "strategy: DataParallel" in text
-    assert "weights on 8 devices, policy mixed_bfloat16" in text
+    assert "weights on 8 devices; trained in mixed_bfloat16, returned in float32" in text
     assert "test metrics:" in text
     run = tmp_path / "runs" / "colab_tpu"
     config = json.loads((run / "config.json").read_text())

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 _SCRIPT = r"""
 import os
 import keras_zoo  # noqa: F401  (its import is filtered too)
@@ -125,3 +127,32 @@ def test_nested_filters_share_the_no_driver_notice(monkeypatch):
     assert inner.keep(SEEN[5].encode())  # no driver notice seen yet: it passes
     assert not outer.keep(SEEN[2].encode())
     assert not inner.keep(SEEN[5].encode())
+
+
+def _cli(*argv):
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1",  # oneDNN on, as on a CPU with AVX-512
+           "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out = subprocess.run([sys.executable, "-m", "keras_zoo.cli", *argv], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stderr
+
+
+
+def test_zoo_commands_print_no_native_notice_unless_verbose(tmp_path):
+    """Issue 13's commands, end to end: raw stderr is empty; `--verbose` shows the notices.
+
+    With oneDNN on, a CPU without AVX-512 (this one) logs `oneDNN supports
+    DT_BOOL only ...` for the GRU's mask in both commands.
+    """
+    run = str(tmp_path / "gru")
+    args = ("--arg", "embedding_dim=8", "--arg", "units=8")
+    assert _cli("train", "gru_classifier", "--dataset", "half_sums", "--epochs", "1",
+                "--steps-per-epoch", "4", *args, "--output", run) == ""
+    assert _cli("evaluate", run) == ""
+    verbose = _cli("evaluate", run, "--verbose")
+    assert "cpu_feature_guard.cc" in verbose  # the native log really was there
+    with open("/proc/cpuinfo") as f:
+        avx512 = "avx512f" in f.read().split()
+    assert ("oneDNN supports DT_BOOL only on platforms with AVX-512" in verbose) != avx512

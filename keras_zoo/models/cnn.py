@@ -49,7 +49,8 @@ def simple_cnn(
 
     Example:
 
-    >>> model = simple_cnn(input_shape=(8, 8, 1), num_classes=10)
+    >>> model = simple_cnn()  # MNIST-sized: (28, 28, 1) -> 10 class probabilities
+    >>> small = simple_cnn(input_shape=(8, 8, 1), num_classes=10, padding="same")  # digits
     """
     input_shape = check_shape(input_shape, rank=3)
     check_classifier(num_classes, dropout, classifier_activation)
