@@ -99,10 +99,10 @@ MODELS = {'bert_classifier': {'family': 'transformer',
                 'memory': ('parameters 124,439,808 (counted from the arguments; nothing built)',
                            'training memory per parameter 16 bytes (weights, gradients, adam '
                            'state) = 1.85 GiB',
-                           'activations per example 1.52 GiB float32, 974.6 MiB mixed_bfloat16, '
-                           '464.6 MiB mixed_bfloat16 with remat',
-                           "at batch 32 (its tiny_corpus recipe's): 50.50 GiB float32, 32.31 GiB "
-                           'mixed_bfloat16, 16.37 GiB with remat')},
+                           'activations per example 3.21 GiB float32, 2.54 GiB mixed_bfloat16, '
+                           '622.1 MiB mixed_bfloat16 with remat',
+                           "at batch 32 (its tiny_corpus recipe's): 104.50 GiB float32, 83.08 GiB "
+                           'mixed_bfloat16, 21.30 GiB with remat')},
  'gpt_baby': {'family': 'transformer',
               'task': 'language_modeling',
               'inputs': ('lm',),
@@ -124,10 +124,10 @@ MODELS = {'bert_classifier': {'family': 'transformer',
               'memory': ('parameters 10,783,488 (counted from the arguments; nothing built)',
                          'training memory per parameter 16 bytes (weights, gradients, adam state) '
                          '= 164.5 MiB',
-                         'activations per example 62.4 MiB float32, 31.3 MiB mixed_bfloat16, 7.1 '
+                         'activations per example 122.5 MiB float32, 81.7 MiB mixed_bfloat16, 17.3 '
                          'MiB mixed_bfloat16 with remat',
-                         "at batch 32 (its tiny_corpus recipe's): 2.11 GiB float32, 1.14 GiB "
-                         'mixed_bfloat16, 392.7 MiB with remat')},
+                         "at batch 32 (its tiny_corpus recipe's): 3.99 GiB float32, 2.71 GiB "
+                         'mixed_bfloat16, 719.7 MiB with remat')},
  'gpt_mini': {'family': 'transformer',
               'task': 'language_modeling',
               'inputs': ('lm',),
@@ -149,10 +149,10 @@ MODELS = {'bert_classifier': {'family': 'transformer',
               'memory': ('parameters 425,728 (counted from the arguments; nothing built)',
                          'training memory per parameter 16 bytes (weights, gradients, adamw state) '
                          '= 6.5 MiB',
-                         'activations per example 3.7 MiB float32, 1.9 MiB mixed_bfloat16, 1.1 MiB '
+                         'activations per example 7.1 MiB float32, 4.8 MiB mixed_bfloat16, 2.7 MiB '
                          'mixed_bfloat16 with remat',
-                         "at batch 32 (its tiny_corpus recipe's): 125.6 MiB float32, 67.6 MiB "
-                         'mixed_bfloat16, 42.6 MiB with remat')},
+                         "at batch 32 (its tiny_corpus recipe's): 234.1 MiB float32, 160.1 MiB "
+                         'mixed_bfloat16, 93.1 MiB with remat')},
  'gru_classifier': {'family': 'rnn',
                     'task': 'text_classification',
                     'inputs': ('text',),
