@@ -51,7 +51,12 @@ def _model_arg(text):
     try:
         value = ast.literal_eval(value)
     except (ValueError, SyntaxError):
-        pass  # a plain string, e.g. classifier_activation=softmax
+        if value[:1] and (value[0].isdigit() or value[0] in "([{+-."):  # a number or tuple
+            raise argparse.ArgumentTypeError(
+                f"{key}={value} is not a Python literal (values are read with "
+                f"ast.literal_eval, which computes nothing); write numbers out, e.g. "
+                f"1000000000 for 10**9. Received: {text!r}") from None
+        # a plain string, e.g. classifier_activation=softmax
     return key, value
 
 

@@ -24,6 +24,7 @@ import keras_zoo as kz
 from keras_zoo import cli, runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
 TRAIN = ["train", "mlp", "--dataset", "digits", "--epochs", "3", "--steps-per-epoch", "6",
          "--seed", "1", "--arg", "hidden_units=(8,)"]
 FINISHED = [arg if arg != "3" else "1" for arg in TRAIN]  # the `finished` run's command
@@ -159,11 +160,16 @@ def test_weights_of_another_model_in_both_states_is_one_clear_error(made, tmp_pa
     out = copy_of(made, tmp_path)
     for target in ("epoch-2.weights.h5", "epoch-1.weights.h5"):
         _foreign(made)(out / "backup" / target)
+    before = snapshot(out)
     assert cli.main(TRAIN + ["--output", str(out)]) == 2
     err = one_error_line(capsys)
     assert "do not load into this model" in err and "--overwrite" in err, err
-    assert sorted(os.listdir(out / "backup")) == ["epoch-1.weights.h5", "epoch-2.weights.h5",
-                                                  "state-previous.json", "state.json"]
+    # Found once the model is built: the folder is re-opened (its lock taken, config.json
+    # written again as it was), every file's bytes as before.
+    after = snapshot(out)
+    assert after.pop(runs.LOCK).strip() == str(os.getpid()).encode()
+    before.pop(runs.LOCK)
+    assert after == before
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -238,6 +244,34 @@ def test_a_second_writer_gets_exit_2_naming_the_folder_and_the_holder(made, tmp_
     runs.unlock_run_dir(str(out))
 
 
+def test_two_train_processes_started_together_on_one_folder(tmp_path):
+    # Before the lock, the second one died on the first one's temporary state file.
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4] + ["--epochs", "40"] + TRAIN[6:]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    procs = [subprocess.Popen(argv + ["--output", str(out)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    try:
+        errs = [proc.communicate(timeout=600)[1] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    codes = [proc.returncode for proc in procs]
+    assert sorted(codes) == [0, 2], errs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    lines = [line for line in errs[loser].splitlines() if not NATIVE_LOG.match(line)]
+    assert len(lines) == 1 and lines[0] == (
+        f"error: The run folder {out} is in use by another keras-zoo process "
+        f"(pid {procs[winner].pid}) training into it; wait for it to finish or stop it (a "
+        f"killed process releases the folder at once), or choose another folder. Received: "
+        f"output_dir={str(out)!r}"), errs[loser]
+    assert history_epochs(out) == list(range(40))
+    assert runs.read_metrics(str(out)).keys() == {"accuracy", "loss"}
+    assert not [n for n in os.listdir(out) if n.startswith(runs.TMP_PREFIX)]
+
+
 def test_fit_releases_its_lock_when_it_ends_or_fails(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Killed):
@@ -291,6 +325,74 @@ def test_a_full_disk_is_exit_2_naming_the_path_and_the_run_resumes(tmp_path, cap
     assert kz.load_model(str(out / "checkpoints" / "best.keras"))
     assert cli.main(TRAIN + ["--output", str(out)]) == 0
     assert history_epochs(out) == [0, 1, 2]
+
+
+# A real full disk: a 12 MB tmpfs in a user and mount namespace of its own (no root needed,
+# and the mount vanishes with the process). The default mlp's files are 3.6 MB each: epochs
+# 1 and 2 commit (best.keras, epoch-N.weights.h5, each written beside the old one before the
+# rename), a later write finds the disk full. Then the tmpfs grows and the same command resumes.
+_FULL_TMPFS = r"""
+import json, os, subprocess, sys
+disk, out, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", disk], check=True)
+
+def train():
+    proc = subprocess.run([sys.executable, "-m", "keras_zoo.cli", *argv], capture_output=True,
+                          text=True)
+    return proc.returncode, proc.stderr
+
+def read(name):
+    with open(os.path.join(out, name)) as f:
+        return f.read()
+
+code, err = train()
+full = {"code": code, "stderr": err, "state": json.loads(read("backup/state.json")),
+        "history": read("history.csv"), "leftovers": [n for n in os.listdir(out + "/backup")
+                                                     if n.startswith(".tmp-")]}
+subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
+code, err = train()
+print(json.dumps({"full": full, "code": code, "stderr": err, "history": read("history.csv"),
+                  "metrics": json.loads(read("metrics.json"))}))
+"""
+NAMESPACE = ["unshare", "--user", "--map-root-user", "--mount"]
+
+
+def _can_mount_a_tmpfs(folder):
+    try:
+        probe = subprocess.run(NAMESPACE + ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                                            str(folder)], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def test_a_full_tmpfs_is_exit_2_naming_the_path_and_the_run_resumes(tmp_path, capsys,
+                                                                      monkeypatch):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _can_mount_a_tmpfs(disk):  # the platform refuses namespaces: ENOSPC simulated
+        return test_a_full_disk_is_exit_2_naming_the_path_and_the_run_resumes(
+            tmp_path / "simulated", capsys, monkeypatch)
+    out = disk / "run"
+    argv = ["train", "mlp", "--dataset", "digits", "--epochs", "4", "--steps-per-epoch", "6",
+            "--seed", "1", "--output", str(out)]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(NAMESPACE + [sys.executable, "-c", _FULL_TMPFS, str(disk), str(out)]
+                          + argv, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    full = result["full"]
+    lines = [line for line in full["stderr"].splitlines() if not NATIVE_LOG.match(line)]
+    assert full["code"] == 2 and len(lines) == 1, full["stderr"]
+    assert re.match(rf"error: Could not write {re.escape(str(out))}/\S+: No space left on "
+                    r"device\. What was saved before is intact; .*run the same command again "
+                    r"to resume", lines[0]), lines[0]
+    assert 1 <= full["state"]["epochs"] < 4 and full["leftovers"] == []
+    # The finished epochs are kept, not trained again: the history grows from them.
+    assert result["code"] == 0, result["stderr"]
+    assert result["history"].startswith(full["history"])
+    assert len(result["history"].strip().splitlines()) == 1 + 4
+    assert set(result["metrics"]) == {"accuracy", "loss"}
 
 
 def test_a_library_error_carrying_enospc_is_exit_2(capsys, monkeypatch):
