@@ -298,7 +298,7 @@ MODELS = {'bert_classifier': {'family': 'transformer',
                              'num_classes': 10,
                              'filters': (32, 64),
                              'kernel_size': 3,
-                             'padding': 'valid',
+                             'padding': 'auto',
                              'dropout': 0.5,
                              'classifier_activation': 'softmax'},
                 'outputs': '(B, num_classes) float32 class probabilities (softmax head; '

@@ -22,14 +22,18 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Refuses every network connection, as on a machine with no network."""
+    """Refuses every network connection, as on a machine with no network; returns the
+    list of attempts."""
+    attempts = []
 
     def refuse(*args, **kwargs):
+        attempts.append(args)
         raise OSError("network disabled by the test")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
 
 
 def batches(dataset):
@@ -130,11 +134,11 @@ def test_imdb_keeps_the_last_tokens_as_keras_io():
 
 
 def test_offline_builders_without_network(data_dir, no_network):
-    start = time.time()
+    """Generated with the network refused, and never trying it (no timeouts to wait)."""
     for name in offline.BUILDERS:
         dataset = tfds.load(name, split="train", data_dir=data_dir)
         assert dataset.cardinality() > 0
-    assert time.time() - start < 30
+    assert no_network == []
 
 
 def test_digits(data_dir):

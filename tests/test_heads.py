@@ -23,16 +23,14 @@ def _digits(split):
 
 
 def test_the_plain_keras_snippet_learns_digits():
-    """Issue 13, point 1, as a user types it: Keras's plain compile, no from_logits.
-
-    simple_cnn's default is now the keras-io `padding="valid"`, which leaves
-    nothing of an 8x8 image, so the snippet passes the digits recipe's
-    `padding="same"` (`kz.recipe("simple_cnn", "digits").model_args`).
-    """
+    """Issue 13, point 1, exactly as a user types it: Keras's plain compile, no
+    from_logits. simple_cnn's `padding="auto"` keeps the keras-io valid padding
+    where the image allows it and takes "same" for 8x8 digits."""
     keras.utils.set_random_seed(0)
     x, y = _digits("train")
     x_test, y_test = _digits("test")
-    m = kz.create_model("simple_cnn", input_shape=(8, 8, 1), num_classes=10, padding="same")
+    m = kz.create_model("simple_cnn", input_shape=(8, 8, 1), num_classes=10)
+    assert m.get_layer("block1_conv").padding == "same"
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(x, y, epochs=10, verbose=0)
     accuracy = m.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]

@@ -247,7 +247,8 @@ def test_a_second_writer_gets_exit_2_naming_the_folder_and_the_holder(made, tmp_
 def test_two_train_processes_started_together_on_one_folder(tmp_path):
     # Before the lock, the second one died on the first one's temporary state file.
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4] + ["--epochs", "40"] + TRAIN[6:]
+    # 100 epochs: the loser's start (importing TensorFlow) surely overlaps the winner's run.
+    argv = [sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4] + ["--epochs", "100"] + TRAIN[6:]
     env = dict(os.environ, PYTHONPATH=ROOT)
     procs = [subprocess.Popen(argv + ["--output", str(out)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -267,7 +268,7 @@ def test_two_train_processes_started_together_on_one_folder(tmp_path):
         f"(pid {procs[winner].pid}) training into it; wait for it to finish or stop it (a "
         f"killed process releases the folder at once), or choose another folder. Received: "
         f"output_dir={str(out)!r}"), errs[loser]
-    assert history_epochs(out) == list(range(40))
+    assert history_epochs(out) == list(range(100))
     assert runs.read_metrics(str(out)).keys() == {"accuracy", "loss"}
     assert not [n for n in os.listdir(out) if n.startswith(runs.TMP_PREFIX)]
 

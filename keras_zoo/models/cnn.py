@@ -20,7 +20,7 @@ def simple_cnn(
     num_classes=10,
     filters=(32, 64),
     kernel_size=3,
-    padding="valid",
+    padding="auto",
     dropout=0.5,
     classifier_activation="softmax",
 ):
@@ -29,15 +29,18 @@ def simple_cnn(
     The keras-io 'Simple MNIST convnet' by default: two 3x3 conv blocks of
     32 and 64 filters with `padding="valid"` (28 -> 26 -> 13 -> 11 -> 5),
     dropout 0.5, 34,826 parameters on 28x28x1, softmax head. Departures:
-    none (`classifier_activation=None` gives logits). The `digits` recipe passes `padding="same"`
-    (8 -> 4 -> 2), since valid padding leaves nothing of an 8x8 image.
+    none (`classifier_activation=None` gives logits). The default
+    `padding="auto"` is that valid padding unless it would leave nothing of
+    the image, then `"same"`: so 8x8 digits get 8 -> 4 -> 2 (the `digits`
+    recipe passes `padding="same"` outright).
 
     Args:
         input_shape: image shape `(H, W, C)`.
         num_classes: number of classes.
         filters: filters of each Conv2D block; each block halves the size.
         kernel_size: size of the square convolution kernels.
-        padding: `"valid"` (the keras-io example) or `"same"`.
+        padding: `"valid"` (the keras-io example), `"same"`, or `"auto"`
+            (valid unless the image is too small for it, then same).
         dropout: dropout rate before the head.
         classifier_activation: `"softmax"` (default, as keras.applications)
             for float32 class probabilities, or `None` for float32 logits.
@@ -50,7 +53,7 @@ def simple_cnn(
     Example:
 
     >>> model = simple_cnn()  # MNIST-sized: (28, 28, 1) -> 10 class probabilities
-    >>> small = simple_cnn(input_shape=(8, 8, 1), num_classes=10, padding="same")  # digits
+    >>> small = simple_cnn(input_shape=(8, 8, 1), num_classes=10)  # digits: "same" padding
     """
     input_shape = check_shape(input_shape, rank=3)
     check_classifier(num_classes, dropout, classifier_activation)
@@ -58,14 +61,20 @@ def simple_cnn(
         raise InvalidArgumentError(
             f"`filters` must be a non-empty tuple of positive ints. Received: filters={filters!r}"
         )
-    if padding not in ("same", "valid"):
+    if padding not in ("same", "valid", "auto"):
         raise InvalidArgumentError(
-            f"`padding` must be 'same' or 'valid'. Received: padding={padding!r}"
+            f"`padding` must be 'same', 'valid' or 'auto'. Received: padding={padding!r}"
         )
-    size = min(input_shape[:2])
-    for _ in filters:
-        size = (size if padding == "same" else size - kernel_size + 1) // 2
-    if size < 1:
+
+    def final_size(padding):
+        size = min(input_shape[:2])
+        for _ in filters:
+            size = (size if padding == "same" else size - kernel_size + 1) // 2
+        return size
+
+    if padding == "auto":
+        padding = "valid" if final_size("valid") >= 1 else "same"
+    if final_size(padding) < 1:
         raise InvalidArgumentError(
             f"Images of {input_shape[0]}x{input_shape[1]} are too small for {len(filters)} "
             f"conv/pool blocks with padding={padding!r}; use padding='same', fewer filters "
