@@ -37,6 +37,19 @@ KNOWN_NOTICES = (
     # A grappler pass skips a graph it cannot rewrite (the DCGAN's train step); the
     # graph runs unoptimised by that pass, with the same results.
     ("meta_optimizer.cc:967", "remapper failed: INVALID_ARGUMENT: Mutation::Apply error: "),
+    # A damaged tfds record file (truncated or corrupted, missing, fewer records than
+    # its metadata counts): TensorFlow logs the failed read as it raises it, and the
+    # zoo reports that error in one line naming the file (data/folders.py).
+    ("local_rendezvous.cc:412", "Local rendezvous is aborting with status: DATA_LOSS: "),
+    ("local_rendezvous.cc:412", "Local rendezvous is aborting with status: NOT_FOUND: "),
+    ("local_rendezvous.cc:412", "Local rendezvous is aborting with status: FAILED_PRECONDITION: "
+                                "Input dataset was expected to contain "),
+    # tf.data drops a memory cache whose filling pass stopped early (the error above,
+    # Ctrl-C); the zoo fills its caches whole before any other read (pipeline._filled_cache).
+    ("cache_dataset_ops.cc:912", "The calling iterator did not fully read the dataset being "
+                                 "cached. In order to avoid unexpected truncation of the "
+                                 "dataset, the partially cached contents of the dataset  will "
+                                 "be discarded."),
 )
 
 _NOISE = re.compile(

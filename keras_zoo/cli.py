@@ -415,6 +415,7 @@ def offline_hint(name, data_dir=None):
     else (TensorFlow's start-up, the `Strategy ...` line).
     """
     from keras_zoo import catalog
+    from keras_zoo.errors import prepare_command
 
     info = catalog.models().get(name)
     if info is None or catalog.datasets()[info["dataset"]]["offline"]:
@@ -428,8 +429,8 @@ def offline_hint(name, data_dir=None):
     instead = (f"offline, try `keras-zoo train {name} --dataset {offline}`; "
                if offline else "")
     return (f"note: {name}'s reference dataset {dataset} is downloaded by tfds; {instead}"
-            f"to prepare {dataset} on a machine with network: `tfds build {dataset} "
-            f"--data_dir DIR`, then pass --data-dir DIR.")
+            f"to prepare {dataset} on a machine with network: "
+            f"{prepare_command(dataset)}, then pass --data-dir DIR.")
 
 
 def _cmd_tune(args):

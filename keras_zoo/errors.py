@@ -31,6 +31,16 @@ class DatasetNotAvailableError(ZooError, RuntimeError):
     """A tfds dataset is not prepared on disk and cannot be downloaded."""
 
 
+def prepare_command(name, data_dir="DIR"):
+    """A command that prepares tfds dataset `name` in `data_dir`, as one line to copy.
+
+    A Python line, not `tfds build`: the `tfds` command of tensorflow-datasets
+    4.9.10 does not start without apache-beam, which the zoo does not install.
+    """
+    return (f"`python -c \"import tensorflow_datasets as tfds; "
+            f"tfds.builder('{name}', data_dir='{data_dir}').download_and_prepare()\"`")
+
+
 class IncompatibleError(InvalidArgumentError):
     """A model and a dataset that cannot work together."""
 

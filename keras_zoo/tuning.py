@@ -34,6 +34,7 @@ best; workers run trials.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -410,6 +411,19 @@ def _check_folder(output_dir, settings, overwrite):
     return True
 
 
+def _op_determinism_scoped(function):
+    """`training._op_determinism_scoped`, with `training` (Keras) imported on the first call."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from keras_zoo import training
+
+        return training._op_determinism_scoped(function)(*args, **kwargs)
+
+    return wrapper
+
+
+@_op_determinism_scoped
 def tune(name, dataset, space=None, *, trials=10, algorithm="random",
          objective="val_accuracy", epochs=None, output_dir=None, seed=None, recipe=None,
          model_args=None, data_dir=None, refit=True, overwrite=False, verbose="auto"):

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import catalog
+from keras_zoo import catalog, errors
 
 
 def test_catalog_file_is_generated_from_the_registry():
@@ -75,7 +75,7 @@ def test_first_train_offline_names_a_dataset_that_fits(name, tmp_path):
     assert offline in ("digits", "half_sums")
     assert "\n" not in hint
     assert f"`keras-zoo train {name} --dataset {offline}`" in hint
-    assert f"`tfds build {info.dataset} --data_dir DIR`" in hint
+    assert errors.prepare_command(info.dataset) in hint
     spec = kz.dataset_spec(offline)
     data.check_compatible(info, spec)
     recipe_args = dict(kz.recipe(name, offline).model_args or {})
@@ -98,8 +98,9 @@ def test_the_hint_is_the_first_line_of_a_first_train(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0] == ("note: simple_cnn's reference dataset mnist is downloaded by tfds; "
                         "offline, try `keras-zoo train simple_cnn --dataset digits`; to prepare "
-                        "mnist on a machine with network: `tfds build mnist --data_dir DIR`, then "
-                        "pass --data-dir DIR."), out.stdout
+                        "mnist on a machine with network: `python -c \"import tensorflow_datasets "
+                        "as tfds; tfds.builder('mnist', data_dir='DIR').download_and_prepare()\"`, "
+                        "then pass --data-dir DIR."), out.stdout
     assert out.returncode == 2
     assert lines[1].startswith("error: Dataset 'mnist' is not prepared in "), out.stdout
     assert not any(line.startswith("Strategy ") for line in lines), out.stdout  # no training

@@ -1,5 +1,6 @@
 """Tests of keras_zoo.data: recipes, offline builders, pipelines, errors."""
 
+import re
 import socket
 import time
 
@@ -236,7 +237,7 @@ def test_bad_split(data_dir):
 
 def test_unprepared_dataset_is_a_fast_clear_error(tmp_path, no_network):
     start = time.time()
-    with pytest.raises(errors.DatasetNotAvailableError, match="tfds build mnist --data_dir"):
+    with pytest.raises(errors.DatasetNotAvailableError, match=re.escape(errors.prepare_command("mnist"))):
         data.load_dataset("mnist", data_dir=str(tmp_path))
     assert time.time() - start < 10
 

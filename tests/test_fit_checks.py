@@ -1,5 +1,7 @@
 """`fit` refuses a user model that cannot read the dataset, and scopes op determinism to the run."""
 
+import dataclasses
+
 import keras
 import pytest
 import tensorflow as tf
@@ -54,3 +56,31 @@ def test_op_determinism_is_restored_when_fit_fails():
         kz.fit("mlp", "digits", epochs=1, seed=0, model_args={"hidden_units": (8,)}, verbose=0,
                callbacks=[Fails()])
     assert tf_config.is_op_determinism_enabled() is False
+
+
+def test_tune_leaves_op_determinism_as_it_was(tmp_path):
+    tf_config.disable_op_determinism()
+    seen = []
+
+    class Sees(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(tf_config.is_op_determinism_enabled())
+
+    from keras_zoo import training
+
+    fit_one = training._train_and_test
+
+    def train_and_test(plan, prepared):  # every trial and the refit: seeded, so deterministic
+        return fit_one(dataclasses.replace(plan, callbacks=(*plan.callbacks, Sees())),
+                       prepared)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(training, "_train_and_test", train_and_test)
+            kz.tune("mlp", "digits", {"learning_rate": [0.01, 0.02]}, trials=1, epochs=1,
+                    model_args={"hidden_units": (8,)}, output_dir=str(tmp_path / "search"),
+                    verbose=0)
+        assert seen and all(seen), seen
+        assert tf_config.is_op_determinism_enabled() is False
+    finally:
+        tf_config.disable_op_determinism()

@@ -71,6 +71,19 @@ SEEN = [
     "E0000 00:00:1796169010.180324   29450 meta_optimizer.cc:967] remapper failed: "
     "INVALID_ARGUMENT: Mutation::Apply error: fanout 'gradient_tape/discriminator/x' exist for "
     "missing node 'discriminator/y'.",
+    # A damaged tfds folder (tests/test_data_dir.py): the error itself is raised and reported.
+    "W0000 00:00:1796214447.038118   29591 local_rendezvous.cc:412] Local rendezvous is aborting "
+    "with status: DATA_LOSS: truncated record at 31422' failed with Read less bytes than requested",
+    "W0000 00:00:1796216056.909278   21425 local_rendezvous.cc:412] Local rendezvous is aborting "
+    "with status: NOT_FOUND: /data/digits/1.0.0/digits-test.tfrecord-00000-of-00001; No such file "
+    "or directory",
+    "W0000 00:00:1796216120.468146   21951 local_rendezvous.cc:412] Local rendezvous is aborting "
+    "with status: FAILED_PRECONDITION: Input dataset was expected to contain 360 elements but "
+    "contained only 0 elements.",
+    "W0000 00:00:1796214447.032855   29591 cache_dataset_ops.cc:912] The calling iterator did not "
+    "fully read the dataset being cached. In order to avoid unexpected truncation of the dataset, "
+    "the partially cached contents of the dataset  will be discarded. This can happen if you have "
+    "an input pipeline similar to `dataset.cache().take(k).repeat()`.",
 ]
 
 # Lines that could be real errors: they must always pass.
@@ -96,6 +109,11 @@ REAL = [
     "E0000 00:00:1.0 1 port.cc:153] oneDNN failed to initialise",
     "F0000 00:00:1.0 1 logging.cc:1] Check failed: ok",
     "2026-11-24 10:00:00.000000: E tensorflow/core/common_runtime/executor.cc:1] Executor failed",
+    # Other statuses the same rendezvous logs: out of memory, other failed preconditions.
+    "W0000 00:00:1.0 1 local_rendezvous.cc:412] Local rendezvous is aborting with status: "
+    "RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[4096,4096]",
+    "W0000 00:00:1.0 1 local_rendezvous.cc:412] Local rendezvous is aborting with status: "
+    "FAILED_PRECONDITION: Could not find variable dense/kernel",
     "Traceback (most recent call last):",
     "To enable the following instructions: AVX2 FMA, rebuild it",
     "plain message about CUDA",

@@ -228,8 +228,7 @@ def _builder(name, data_dir):
         raise errors.DatasetNotAvailableError(
             f"Dataset {name!r} is not prepared in {root} and cannot be "
             "downloaded (no network). On a machine with network access run "
-            f"`tfds build {name} --data_dir DIR` (or `tfds.builder({name!r}, "
-            "data_dir=DIR).download_and_prepare()`), copy DIR here and pass "
+            f"{errors.prepare_command(name)}, copy DIR here and pass "
             "`data_dir=DIR` (CLI: --data-dir DIR). Datasets that need no "
             f"download: {', '.join(sorted(offline.BUILDERS))}."
         )
