@@ -246,6 +246,9 @@ def test_a_second_writer_gets_exit_2_naming_the_folder_and_the_holder(made, tmp_
 
 def test_two_train_processes_started_together_on_one_folder(tmp_path):
     # Before the lock, the second one died on the first one's temporary state file.
+    # digits is prepared first: two processes preparing it at once is another race
+    # (tfds's "Failed to finalize writing of split"), not the run folder's.
+    kz.load_dataset("digits", batch_size=8)
     out = tmp_path / "run"
     # 100 epochs: the loser's start (importing TensorFlow) surely overlaps the winner's run.
     argv = [sys.executable, "-m", "keras_zoo.cli"] + TRAIN[:4] + ["--epochs", "100"] + TRAIN[6:]
