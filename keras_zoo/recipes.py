@@ -87,6 +87,8 @@ class TrainingRecipe:
             by the exponential moving average of its weights with this
             momentum (Keras's optimizer `use_ema`; Yazici et al. 2019); 0
             for none. GAN recipes only.
+        mask_rate: masked-LM pretraining: the fraction of tokens chosen
+            (`keras_zoo.data.masking`; BERT's 15%). Other tasks ignore it.
         augment: names from `AUGMENTATIONS` applied to training images.
         translate: pixels of the random translation (pad and crop) when
             `"translate"` is in `augment`.
@@ -117,6 +119,7 @@ class TrainingRecipe:
     clipnorm: float = None
     label_smoothing: float = 0.0
     ema_momentum: float = 0.0
+    mask_rate: float = 0.15
     augment: tuple = ()
     translate: int = 4
     model_args: dict = None
@@ -152,7 +155,8 @@ _KINDS = {
     "momentum": float, "nesterov": bool, "beta_1": float, "beta_2": float, "schedule": str,
     "warmup_steps": float, "decay_steps": tuple, "decay_rate": float,
     "final_learning_rate": float, "weight_decay": float, "weight_decay_type": str,
-    "clipnorm": float, "label_smoothing": float, "ema_momentum": float, "augment": tuple, "translate": int,
+    "clipnorm": float, "label_smoothing": float, "ema_momentum": float, "mask_rate": float,
+    "augment": tuple, "translate": int,
     "model_args": dict, "reference": str, "expected": Expected,
 }
 _KIND_WORDS = {int: "an int", float: "a number", str: "a string", bool: "a bool", dict: "a dict",
@@ -190,6 +194,9 @@ def _check_recipe(r):
         _fail("label_smoothing", r.label_smoothing, "a number in [0, 1)")
     if not r.ema_momentum < 1:
         _fail("ema_momentum", r.ema_momentum, "a number in [0, 1)")
+    if isinstance(r.mask_rate, bool) or not isinstance(r.mask_rate, (int, float)) \
+            or not 0 < r.mask_rate < 1:
+        _fail("mask_rate", r.mask_rate, "a number in (0, 1)")
     if not isinstance(r.augment, tuple) or any(a not in AUGMENTATIONS for a in r.augment):
         _fail("augment", r.augment, f"a tuple of {', '.join(AUGMENTATIONS)}")
     if not isinstance(r.decay_steps, tuple) or any(

@@ -484,7 +484,9 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
     prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
                             data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
                             augment=plan.recipe.augment, translate=plan.recipe.translate)
-    prepared = masking.for_task(plan.task, prepared, plan.seed)  # masked LM: mask the windows
+    weights_lib.check_vocabulary(plan.transfer, prepared.vocabulary)  # ids as pretrained
+    # Masked LM: mask the windows, at the recipe's rate.
+    prepared = masking.for_task(plan.task, prepared, plan.seed, plan.recipe.mask_rate)
     if plan.seed is not None:  # preparing a dataset the first time draws random numbers too
         _set_seed(plan.seed)
     if plan.output_dir is not None:
@@ -877,6 +879,7 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
     check_positive_int(batch_size, "batch_size", allow_none=True)
     dataset_name = _check_dataset_name(dataset_or_name)
     vocabulary = None
+    mask_rate = masking.MASK_RATE
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
@@ -884,6 +887,9 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
         run_dir = run_dir_of(model_or_path)
         if run_dir and os.path.isfile(os.path.join(run_dir, runs.VOCABULARY)):
             vocabulary = runs.read_vocabulary(os.path.join(run_dir, runs.VOCABULARY))
+        if run_dir and os.path.isfile(os.path.join(run_dir, runs.CONFIG)):  # the run's masks
+            recipe = runs.read_json(os.path.join(run_dir, runs.CONFIG)).get("recipe") or {}
+            mask_rate = recipe.get("mask_rate", mask_rate)
     spec = data.dataset_spec(dataset_name, data_dir=data_dir)
     task = _task_of(model, spec)
     if task == "image_generation":  # samples judged by a classifier of the dataset
@@ -899,7 +905,8 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
                                 shuffle=False, data_dir=data_dir, vocabulary=vocabulary)
     if task == masking.TASK:
         seed = masking.VALIDATION_SEED if split == spec.validation_split else masking.TEST_SEED
-        dataset = masking.masked_lm(dataset, spec.vocab_size, seed=seed, training=False)
+        dataset = masking.masked_lm(dataset, spec.vocab_size, seed=seed, training=False,
+                                    rate=mask_rate)
     if not model.compiled:
         compile_model(model, task, character_level=data.is_character_level(dataset_name))
     results = model.evaluate(_for_evaluation(dataset), return_dict=True, verbose=0)

@@ -259,7 +259,8 @@ def resolve(weights, model):
 
 
 def _check_model(source, model):
-    if source.model is not None and source.model != model:
+    if source.model is not None and source.model != model \
+            and (model, source.model) not in _ENCODER_SOURCES:
         raise WeightsError(
             f"{source.description} holds weights of model {source.model!r}, not {model!r}. "
             f"Use weights made for {model!r} (see `keras-zoo weights {model}`).")
@@ -375,9 +376,19 @@ def fetch(url, file_name, sha256=None):
 # ----------------------------------------------------------------------------- building
 
 
-def merged_args(source, overrides):
-    """The builder arguments: the weights' architecture, then `overrides`, which win."""
-    return {**(source.model_args or {}), **(overrides or {})} if source else dict(overrides or {})
+def merged_args(source, overrides, name=None):
+    """The builder arguments: the weights' architecture, then `overrides`, which win.
+
+    Weights of a pretrained model whose encoder `name` takes (see
+    `register_encoder_source`) give the architecture that encoder needs.
+    """
+    if not source:
+        return dict(overrides or {})
+    architecture = source.model_args or {}
+    encoder = _ENCODER_SOURCES.get((name, source.model))
+    if encoder is not None and source.model != name:
+        architecture = encoder.args(dict(architecture))
+    return {**architecture, **(overrides or {})}
 
 
 def create_model(name, *, weights=None, include_top=True, pooling=None, **overrides):
@@ -392,7 +403,7 @@ def create_model(name, *, weights=None, include_top=True, pooling=None, **overri
         raise InvalidArgumentError(
             f"`pooling` applies to a headless model (include_top=False). Received: pooling={pooling!r}")
     source = resolve(weights, name) if weights is not None else None
-    args = merged_args(source, overrides)
+    args = merged_args(source, overrides, name)
     registry.check_overrides(name, args)
     model = registry._entry(name).builder(**args)
     headless = None if include_top else cut_head(model, pooling)
@@ -479,6 +490,8 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
     """
     from keras_zoo import training
 
+    if source.model is not None and (name, source.model) in _ENCODER_SOURCES:
+        return _load_encoder(model, source, name, headless=headless, verbose=verbose)
     if source.model is not None and source.model != name:
         raise WeightsError(
             f"{source.description} holds weights of model {source.model!r}, not {name!r}. "
@@ -609,6 +622,99 @@ def _load_weights_file(model, path, source, name, args):
             f"{_named(source)} does not fit {name} with {_describe(args)}: {_first_line(e)}. Weights of another architecture? Build the model with the "
             "arguments the weights were made with, or use a run folder or registered name, "
             "which record them.") from None
+
+
+# ----------------------------------------------------------------------------- encoders
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSource:
+    """How a model takes the encoder of another, pretrained, model.
+
+    Attributes:
+        model: the model fine-tuned, e.g. `"bert_classifier"`.
+        pretrained: the model whose weights it takes, e.g. `"bert_mini"`.
+        args: `f(pretrained_args) -> args`: the architecture arguments of
+            `model` that fit the pretrained encoder.
+        load: `f(model, pretrained_model) -> names of the layers copied`.
+    """
+
+    model: str
+    pretrained: str
+    args: object
+    load: object
+
+
+_ENCODER_SOURCES = {}  # (model, pretrained model) -> EncoderSource
+
+
+def register_encoder_source(model, pretrained, *, args, load):
+    """Lets `weights=` of `model` be a run, file or weights of `pretrained`.
+
+    `fit(model, ..., weights=...)` and `create_model(model, weights=...)`
+    then build `model` with `args(pretrained's arguments)` (the dataset's
+    and the user's arguments win) and copy the encoder with `load`; the
+    rest (the head) starts fresh.
+
+    Example:
+
+    >>> register_encoder_source("bert_classifier", "bert_mini",
+    ...                         args=bert.classifier_args, load=bert.load_encoder_weights)
+    """
+    entry = EncoderSource(model, pretrained, args, load)
+    _ENCODER_SOURCES[(model, pretrained)] = entry
+    return entry
+
+
+def _load_encoder(model, source, name, *, headless=False, verbose=True):
+    """Copies the encoder of `source` (a pretrained model's weights) into `model`."""
+    from keras_zoo import training
+
+    encoder = _ENCODER_SOURCES[(name, source.model)]
+    if source.path.endswith(".keras"):
+        pretrained = training.load_model(source.path)
+    else:
+        pretrained = registry._entry(source.model).builder(**(source.model_args or {}))
+        _load_weights_file(pretrained, source.path, source, source.model,
+                           source.model_args or {})
+    try:
+        copied = encoder.load(model, pretrained)
+    except InvalidArgumentError as e:
+        raise WeightsError(f"{source.description} ({source.model}) does not fit {name}: "
+                           f"{_first_line(e)}") from None
+    if verbose:
+        fresh = [layer.name for layer in model.layers if layer.weights
+                 and layer.name not in copied]
+        print(f"Loaded the encoder of {name} from {source.description} ({source.model}, "
+              f"pretrained): {', '.join(copied)}"
+              + (f"; new untrained {', '.join(fresh)}" if fresh and not headless else "")
+              + ".")
+    return model
+
+
+def check_vocabulary(transfer, vocabulary):
+    """Refuses fine-tuning data whose token ids are not the pretraining's.
+
+    Args:
+        transfer: the plan's `Transfer`, or None.
+        vocabulary: the token list the data was prepared with, or None.
+
+    Raises:
+        InvalidArgumentError: the pretrained weights record another vocabulary.
+    """
+    source = transfer.source if transfer is not None else None
+    if source is None or source.vocabulary is None or vocabulary is None:
+        return
+    if list(source.vocabulary) != list(vocabulary):
+        mine, theirs = list(vocabulary), list(source.vocabulary)
+        first = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b),
+                     min(len(mine), len(theirs)))
+        raise InvalidArgumentError(
+            f"The data's token ids are not those of the pretrained weights: its vocabulary "
+            f"has {len(mine)} tokens, the weights' {len(theirs)}, first differing at id "
+            f"{first}. Fine-tune on data tokenised as the pretraining's (e.g. both "
+            f"character-level over the same characters). Received: weights="
+            f"{source.description!r}, dataset vocabulary of {len(mine)} tokens")
 
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -824,7 +930,7 @@ def plan_transfer(name, args, *, weights=None, freeze=None, unfreeze_after=None,
             f"leave freeze=None. Received: freeze={freeze!r}, lora_rank={lora_rank!r}")
     source = resolve(weights, name) if weights is not None else None
     if source is not None:
-        args = {**merged_args(source, args)}
+        args = merged_args(source, args, name)
         registry.check_overrides(name, args)
     config = {}
     if any(v is not None for v in (weights, freeze, unfreeze_after, lora_rank)):

@@ -41,9 +41,9 @@ FIELDS = ("model", "dataset", "metric", "median", "min", "max", "seeds", "wall_s
 def runnable(dataset):
     """Whether the dataset's data is on this machine (offline, or prepared for tfds)."""
     import keras_zoo as kz
-    from keras_zoo.data import offline
+    from keras_zoo.data import pipeline
 
-    if dataset in offline.BUILDERS:
+    if dataset in pipeline.offline_datasets():
         return True
     try:
         kz.load_dataset(dataset, "test[:1]", batch_size=1)
@@ -72,17 +72,26 @@ def target_text(expected):
     return f"{arrow} {bound:g}"
 
 
-def rows_for(selected, seeds, workdir):
+def run_metadata():
+    """The `device`, `versions` and `commit` fields of a row measured here, now."""
     import keras
 
     import keras_zoo as kz
-    from keras_zoo import distribute, recipes
+    from keras_zoo import distribute
 
     versions = f"keras-zoo {kz.__version__}, keras {keras.__version__} ({keras.backend.backend()})"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "unknown"
     device = f"{distribute.device_kind()} {platform.processor() or platform.machine()}, " \
              f"{os.cpu_count()} cores"
+    return {"device": device, "versions": versions, "commit": commit}
+
+
+def rows_for(selected, seeds, workdir):
+    import keras_zoo as kz
+    from keras_zoo import recipes
+
+    meta = run_metadata()
     for (model, dataset), recipe in sorted(recipes.registered_recipes().items()):
         if model == recipes.GENERIC or recipe.expected is None:
             continue
@@ -90,8 +99,7 @@ def rows_for(selected, seeds, workdir):
             continue
         expected = recipe.expected
         row = {"model": model, "dataset": dataset, "metric": expected.metric,
-               "target": target_text(expected), "device": device, "versions": versions,
-               "commit": commit}
+               "target": target_text(expected), **meta}
         if not runnable(dataset):
             row.update(median=f"{expected.value:g}", min="", max="", seeds="", wall_s="",
                        met=f"not yet reproduced ({expected.source})")

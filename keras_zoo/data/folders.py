@@ -222,11 +222,15 @@ def damaged_records(name, data_dir):
 
 
 def translated(function):
-    """Decorates `function(name, ..., data_dir=...)` with `damaged_records`."""
+    """Decorates `function(name, ..., data_dir=...)` with `damaged_records` (of `name`'s builder)."""
 
     @functools.wraps(function)
     def wrapper(name, *args, **kwargs):
-        with damaged_records(name, kwargs.get("data_dir")):
+        from keras_zoo.data.recipes import RECIPES
+
+        builder = RECIPES[name].builder_name if isinstance(name, str) and name in RECIPES \
+            else name
+        with damaged_records(builder, kwargs.get("data_dir")):
             return function(name, *args, **kwargs)
 
     return wrapper

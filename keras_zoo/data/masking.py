@@ -1,7 +1,7 @@
 """Masked-language-model targets (BERT, Devlin et al. 2018, section 3.1), in tf.data.
 
 Language-model windows `(x, y)` become `(masked_x, x, weight)`: 15% of the
-real tokens (not padding) are chosen; of those, 80% are replaced by the
+real tokens (not padding; the training recipe's `mask_rate`) are chosen; of those, 80% are replaced by the
 `[MASK]` id, 10% by a random token and 10% are kept. `weight` is 1 at the
 chosen positions and 0 elsewhere, so the loss (reduced by the weights) and
 the weighted accuracy count the chosen tokens only.
@@ -63,7 +63,7 @@ def mask_tokens(ids, vocab_size, seed, rate=MASK_RATE):
     return masked, ids, tf.cast(chosen, tf.float32)
 
 
-def masked_lm(dataset, vocab_size, *, seed=0, training=True):
+def masked_lm(dataset, vocab_size, *, seed=0, training=True, rate=MASK_RATE):
     """Maps batched `(x, y)` language-model windows to `(masked_x, x, weight)`.
 
     Args:
@@ -72,21 +72,22 @@ def masked_lm(dataset, vocab_size, *, seed=0, training=True):
         seed: seed of the masks.
         training: new masks each pass over the data (True) or the same ones
             (False, for validation and test).
+        rate: fraction of the real tokens chosen.
     """
     if dataset is None:
         return None
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=training).batch(2)
     return tf.data.Dataset.zip(dataset, seeds).map(
-        lambda batch, s: mask_tokens(batch[0], vocab_size, s),
+        lambda batch, s: mask_tokens(batch[0], vocab_size, s, rate),
         num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def for_task(task, prepared, seed=None):
+def for_task(task, prepared, seed=None, rate=MASK_RATE):
     """`prepared` (a `PreparedData`) with masked-LM targets if `task` is masked LM.
 
     Any other task gets `prepared` unchanged: language-model data serves
     both causal (next-token) and masked language models; the task decides
-    the targets.
+    the targets. `rate` is the fraction of tokens chosen, in every split.
     """
     if task != TASK:
         return prepared
@@ -94,7 +95,8 @@ def for_task(task, prepared, seed=None):
     vocab = prepared.spec.vocab_size
     return dataclasses.replace(
         prepared,
-        train=masked_lm(prepared.train, vocab, seed=seed, training=True),
-        validation=masked_lm(prepared.validation, vocab, seed=VALIDATION_SEED, training=False),
-        test=masked_lm(prepared.test, vocab, seed=TEST_SEED, training=False),
+        train=masked_lm(prepared.train, vocab, seed=seed, training=True, rate=rate),
+        validation=masked_lm(prepared.validation, vocab, seed=VALIDATION_SEED, training=False,
+                             rate=rate),
+        test=masked_lm(prepared.test, vocab, seed=TEST_SEED, training=False, rate=rate),
     )

@@ -224,4 +224,146 @@ class TinyCorpus(tfds.core.GeneratorBasedBuilder):
             yield title, {"title": title, "text": topics[title].translate(_ASCII)}
 
 
-BUILDERS = {builder.name: builder for builder in (Digits, Addition, HalfSums, TinyCorpus)}
+# The packages of `stdlib_docstrings`, its labels: ones that ship in every CPython (no Tk, no
+# IDLE, none removed by 3.13) and hold at least 120 docstrings of 40+ characters on 3.11.
+STDLIB_PACKAGES = ("asyncio", "email", "http", "importlib", "logging", "multiprocessing",
+                   "unittest", "xml")
+
+
+def _stable_hash(text):
+    """A 64-bit hash of `text` that is the same in every process (unlike `hash`)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def stdlib_docstrings(packages=STDLIB_PACKAGES, min_length=40, per_package=220, root=None):
+    """Returns `[(qualified_name, package, docstring)]` read from Python's own sources.
+
+    Parses (with `ast`, importing nothing) every `.py` file of each package
+    under the standard library folder, tests left out (folders `test`,
+    `tests`), and takes the docstrings of its modules, classes and
+    functions that have at least `min_length` characters. A text found
+    twice is kept once, and not at all when two packages share it. Each
+    package keeps at most `per_package` docstrings, chosen by a hash of
+    their qualified names, so the choice does not depend on file order.
+
+    Args:
+        packages: top-level package names, the labels.
+        min_length: shortest docstring kept, in characters (after
+            `inspect.cleandoc`, as `ast.get_docstring` returns it).
+        per_package: most docstrings kept per package.
+        root: the standard library folder; `None` for this Python's.
+
+    Returns:
+        A list sorted by qualified name, e.g. `("email.message.Message.get_payload",
+        "email", "Return a reference to the payload...")`.
+    """
+    import ast
+    import os
+    import sysconfig
+
+    root = root or sysconfig.get_paths()["stdlib"]
+    found = {}  # text -> [(qualified name, package)]
+    for package in packages:
+        top = os.path.join(root, package)
+        for folder, subfolders, files in os.walk(top):
+            subfolders[:] = sorted(d for d in subfolders if d not in ("test", "tests", "__pycache__"))
+            for file in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, file)
+                module = os.path.relpath(path, root)[:-3].replace(os.sep, ".")
+                module = module.removesuffix(".__init__")
+                with open(path, encoding="utf-8") as f:
+                    tree = ast.parse(f.read(), filename=path)
+                for name, text in _docstrings(tree, module):
+                    if len(text) >= min_length:
+                        found.setdefault(text.translate(_ASCII), []).append((name, package))
+    chosen, names = {}, set()
+    for text, places in found.items():
+        if len({package for _, package in places}) > 1:
+            continue  # the same words under two labels
+        name, package = min(places)
+        while name in names:  # e.g. a property's getter and setter
+            name += "'"
+        names.add(name)
+        chosen.setdefault(package, []).append((name, package, text))
+    examples = []
+    for package in packages:
+        ranked = sorted(chosen.get(package, []), key=lambda e: _stable_hash("keep:" + e[0]))
+        examples += ranked[:per_package]
+    return sorted(examples)
+
+
+def _docstrings(tree, module):
+    """Yields `(qualified name, docstring)` of a module and the classes and functions in it."""
+    import ast
+
+    text = ast.get_docstring(tree)
+    if text:
+        yield module, text
+    stack = [(module, node) for node in reversed(tree.body)]
+    while stack:
+        prefix, node = stack.pop()
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = f"{prefix}.{node.name}"
+            text = ast.get_docstring(node)
+            if text:
+                yield name, text
+            stack += [(name, child) for child in reversed(node.body)]
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):  # definitions under `if sys.platform`
+            children = node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", [])
+            for handler in getattr(node, "handlers", []):
+                children += handler.body
+            stack += [(prefix, child) for child in reversed(children)]
+
+
+def is_test_name(qualified_name, test_percent=20):
+    """Whether a docstring belongs to `stdlib_docstrings`'s test split (a hash of its name)."""
+    return _stable_hash("split:" + qualified_name) % 100 < test_percent
+
+
+class StdlibDocstrings(tfds.core.GeneratorBasedBuilder):
+    """Docstrings of 8 standard-library packages, labelled by package."""
+
+    name = "stdlib_docstrings"
+    VERSION = _VERSION
+    RELEASE_NOTES = _RELEASE_NOTES
+    code_path = _CODE_PATH
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=(
+                "Docstrings (40 characters or more) of the modules, classes and functions "
+                f"of {len(STDLIB_PACKAGES)} packages of Python's standard library "
+                f"({', '.join(STDLIB_PACKAGES)}), read with `ast` from the installed "
+                "Python's sources (tests left out, nothing imported), at most 220 per "
+                "package; the label is the package. A docstring is in the test split when "
+                "a hash of its qualified name says so (20%), whatever the order of files. "
+                "The text depends on the Python version."
+            ),
+            features=tfds.features.FeaturesDict(
+                {
+                    "name": tfds.features.Text(),
+                    "text": tfds.features.Text(),
+                    "label": tfds.features.ClassLabel(names=list(STDLIB_PACKAGES)),
+                }
+            ),
+            supervised_keys=("text", "label"),
+            homepage="https://docs.python.org/3/library/",
+        )
+
+    def _split_generators(self, dl_manager):
+        examples = stdlib_docstrings()
+        return {
+            "train": self._generate_examples([e for e in examples if not is_test_name(e[0])]),
+            "test": self._generate_examples([e for e in examples if is_test_name(e[0])]),
+        }
+
+    def _generate_examples(self, examples):
+        for name, package, text in examples:
+            yield name, {"name": name, "text": text, "label": package}
+
+
+BUILDERS = {builder.name: builder
+            for builder in (Digits, Addition, HalfSums, TinyCorpus, StdlibDocstrings)}

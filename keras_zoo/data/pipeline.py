@@ -92,7 +92,7 @@ def dataset_spec(name, *, data_dir=None):
 
     recipe = _recipe(name)
     generic = training_recipe(None, name)
-    features = folders.open_builder(name, data_dir).info.features
+    features = folders.open_builder(recipe.builder_name, data_dir).info.features
     input_shape = num_classes = vocab_size = None
     if recipe.kind == "image":
         input_shape = tuple(features[recipe.x_key].shape)
@@ -120,6 +120,11 @@ def dataset_spec(name, *, data_dir=None):
         description=recipe.description,
         source=recipe.source,
     )
+
+
+def offline_datasets():
+    """The sorted names of the datasets that need no download (offline builders' views)."""
+    return sorted(n for n, r in RECIPES.items() if r.builder_name in offline.BUILDERS)
 
 
 def is_character_level(name):
@@ -202,12 +207,13 @@ def _is_prepared(builder):
     return tf.io.gfile.exists(builder.data_dir) and builder.is_prepared()
 
 
-def _builder(name, data_dir):
+def _builder(recipe, data_dir):
     """Returns the prepared tfds builder of a dataset.
 
     Offline builders are generated on first use; tfds datasets are
     downloaded only if the network answers, otherwise a clear error.
     """
+    name = recipe.builder_name
     builder = folders.open_builder(name, data_dir)
     if _is_prepared(builder) or _tfds_is_mocked():
         return builder
@@ -230,7 +236,7 @@ def _builder(name, data_dir):
             "downloaded (no network). On a machine with network access run "
             f"{errors.prepare_command(name)}, copy DIR here and pass "
             "`data_dir=DIR` (CLI: --data-dir DIR). Datasets that need no "
-            f"download: {', '.join(sorted(offline.BUILDERS))}."
+            f"download: {', '.join(offline_datasets())}."
         )
     builder.download_and_prepare()
     return builder
@@ -591,7 +597,7 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
     """
     recipe = _recipe(name)
     batch_size, seed = _checked_options(recipe, batch_size, seed, images_only)
-    builder = _builder(name, data_dir)
+    builder = _builder(recipe, data_dir)
     if split == "train":
         split = recipe.train_split
     _check_split(recipe, builder, split)
@@ -636,7 +642,7 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
     """
     recipe = _recipe(name)
     batch_size, seed = _checked_options(recipe, batch_size, seed, images_only)
-    builder = _builder(name, data_dir)
+    builder = _builder(recipe, data_dir)
     spec = dataset_spec(name, data_dir=data_dir)
     if recipe.kind != "image":
         vocabulary = _vocabulary(recipe, builder, vocabulary)

@@ -32,7 +32,7 @@ class Recipe:
     """How to load, prepare and fit one dataset.
 
     Attributes:
-        name: the tfds builder name, also the zoo's dataset name.
+        name: the zoo's dataset name; the tfds builder's too unless `builder`.
         kind: the data format produced, one of `KINDS`.
         source: where the data comes from, e.g. `"tfds"`.
         description: one or two sentences, said to users.
@@ -53,6 +53,9 @@ class Recipe:
         keep_tokens: which tokens of a longer text are kept, `"first"` or
             `"last"` (keras `pad_sequences`' default truncation, which the
             keras-io IMDB examples use). Padding always follows the text.
+        builder: the tfds builder read, when it is not `name`: several
+            views (splits, targets) of one builder, e.g. `stdlib_docstrings`
+            and `stdlib_docstrings_text`.
     """
 
     name: str
@@ -73,6 +76,12 @@ class Recipe:
     output_length: int = None
     train_window_stride: int = None
     keep_tokens: str = "first"
+    builder: str = None
+
+    @property
+    def builder_name(self):
+        """The tfds builder this dataset reads."""
+        return self.builder or self.name
 
 
 RECIPES = {
@@ -199,6 +208,63 @@ RECIPES = {
             split="character",
             sequence_length=128,
             train_window_stride=32,
+        ),
+        # Three views of one builder (offline.StdlibDocstrings); every token id is a
+        # character of CORPUS_CHARACTERS, so a bert_mini pretrained on the text view
+        # reads the classification views with the same ids.
+        Recipe(
+            name="stdlib_docstrings",
+            kind="text",
+            source="offline (ships with Python: the standard library's sources)",
+            description="Docstrings of 8 standard-library packages (asyncio, email, http, "
+            "importlib, logging, multiprocessing, unittest, xml; about 1,500, 40+ "
+            "characters), read with ast; the label is the package (8 classes, the "
+            "largest 14.6%). Character tokens, the first 128 kept; 20% of the docstrings, "
+            "by a hash of their qualified names, are the test split; validation is the "
+            "last 10% of the training docstrings.",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            x_key="text",
+            vocabulary=CORPUS_CHARACTERS,
+            split="character",
+            sequence_length=128,
+        ),
+        Recipe(
+            name="stdlib_docstrings_10pct",
+            kind="text",
+            source="offline (ships with Python: the standard library's sources)",
+            description="stdlib_docstrings with a tenth of the training docstrings "
+            "labelled (about 120, a fixed tfds slice): train on train[:8%], validate on "
+            "train[8%:10%]; the same test split. For fine-tuning against training from "
+            "scratch (scripts/pretraining_pays.py).",
+            train_split="train[:8%]",
+            validation_split="train[8%:10%]",
+            test_split="test",
+            x_key="text",
+            vocabulary=CORPUS_CHARACTERS,
+            split="character",
+            sequence_length=128,
+            builder="stdlib_docstrings",
+        ),
+        Recipe(
+            name="stdlib_docstrings_text",
+            kind="lm",
+            source="offline (ships with Python: the standard library's sources)",
+            description="The training docstrings of stdlib_docstrings as unlabelled text, "
+            "for pretraining: character windows of 128 (training windows every 64 "
+            "characters), train/validation/test the first 80%, next 10% and last 10% of "
+            "the training docstrings; the classification test split is never read.",
+            train_split="train[:80%]",
+            validation_split="train[80%:90%]",
+            test_split="train[90%:]",
+            x_key="text",
+            y_key=None,
+            vocabulary=CORPUS_CHARACTERS,
+            split="character",
+            sequence_length=128,
+            train_window_stride=64,
+            builder="stdlib_docstrings",
         ),
     )
 }

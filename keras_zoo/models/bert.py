@@ -5,16 +5,15 @@ Devlin et al. 2018, BERT, arXiv:1810.04805. `bert_mini` is pretrained with
 pipeline (`keras_zoo.data.masking`: 15% of tokens chosen, 80/10/10
 mask/random/keep, loss and accuracy on the chosen tokens). `bert_classifier`
 is the same encoder (same layer names) with a pooled classification head;
-`load_encoder_weights` copies a pretrained encoder into it by layer name.
+`load_encoder_weights` copies a pretrained encoder into it by layer name,
+and `weights=` of a `bert_classifier` takes a `bert_mini` run or weights
+(registered below with `keras_zoo.weights.register_encoder_source`).
 
 ```python
 import keras_zoo as kz
-from keras_zoo.models import bert
 
-kz.fit("bert_mini", "tiny_corpus", output_dir="runs/bert")
-model = kz.create_model("bert_classifier", vocab_size=98, num_classes=12, sequence_length=128)
-bert.load_encoder_weights(model, "runs/bert")
-kz.fit(model, "docstrings")
+kz.fit("bert_mini", "stdlib_docstrings_text", output_dir="runs/bert")
+kz.fit("bert_classifier", "stdlib_docstrings_10pct", weights="runs/bert")
 ```
 
 Shapes in comments: B batch, T tokens, C embedding size, V vocabulary.
@@ -22,6 +21,7 @@ Shapes in comments: B batch, T tokens, C embedding size, V vocabulary.
 
 import keras
 
+from keras_zoo import weights
 from keras_zoo.errors import InvalidArgumentError, check_positive_int
 from keras_zoo.layers import (MaskedAveragePooling1D, TokenAndPositionEmbedding,
                                check_transformer_args)
@@ -123,7 +123,7 @@ def bert_classifier(
     vocab_size=98,
     sequence_length=128,
     num_classes=2,
-    max_sequence_length=128,
+    max_sequence_length=None,
     embed_dim=128,
     num_heads=4,
     ff_dim=512,
@@ -144,7 +144,8 @@ def bert_classifier(
         vocab_size: token ids of the data (`[MASK]` excluded), as pretrained.
         sequence_length: tokens per example; at most `max_sequence_length`.
         num_classes: number of classes.
-        max_sequence_length: size of the position table, as pretrained.
+        max_sequence_length: size of the position table, as pretrained
+            (the pretraining's `sequence_length`); None for `sequence_length`.
         embed_dim, num_heads, ff_dim, num_layers, dropout: as `bert_mini`.
         classifier_activation: `None` for logits, or `"softmax"`.
 
@@ -158,8 +159,10 @@ def bert_classifier(
     >>> load_encoder_weights(model, "runs/bert")
     """
     check_positive_int(sequence_length, "sequence_length")
-    check_positive_int(max_sequence_length, "max_sequence_length")
+    check_positive_int(max_sequence_length, "max_sequence_length", allow_none=True)
     check_positive_int(num_classes, "num_classes")
+    if max_sequence_length is None:
+        max_sequence_length = sequence_length
     if classifier_activation not in (None, "softmax"):
         raise InvalidArgumentError(
             "`classifier_activation` must be None (logits) or 'softmax'. "
@@ -223,3 +226,29 @@ def load_encoder_weights(model, source):
             f"final_norm). Received: source={getattr(source, 'name', source)!r}"
         )
     return copied
+
+
+# The encoder's architecture arguments, shared by `bert_mini` and `bert_classifier`.
+_ENCODER_ARGS = ("vocab_size", "embed_dim", "num_heads", "ff_dim", "num_layers", "dropout")
+
+
+def classifier_args(pretrained_args):
+    """The `bert_classifier` arguments that fit a `bert_mini` built with `pretrained_args`.
+
+    The encoder's sizes and vocabulary, and `max_sequence_length` = the
+    pretraining's `sequence_length` (its position table).
+
+    Example:
+
+    >>> classifier_args({"vocab_size": 98, "sequence_length": 256})["max_sequence_length"]
+    256
+    """
+    from keras_zoo.registry import model_info
+
+    args = {**model_info("bert_mini").defaults, **pretrained_args}
+    return {"max_sequence_length": args["sequence_length"],
+            **{key: args[key] for key in _ENCODER_ARGS}}
+
+
+weights.register_encoder_source("bert_classifier", "bert_mini", args=classifier_args,
+                                load=load_encoder_weights)
