@@ -12,7 +12,7 @@ MODELS = {'bert_classifier': {'family': 'transformer',
                      'defaults': {'vocab_size': 98,
                                   'sequence_length': 128,
                                   'num_classes': 2,
-                                  'max_sequence_length': 128,
+                                  'max_sequence_length': None,
                                   'embed_dim': 128,
                                   'num_heads': 4,
                                   'ff_dim': 512,
@@ -422,6 +422,40 @@ DATASETS = {'addition': {'kind': 'seq2seq',
            'description': 'MNIST handwritten digits, 28x28 grey, 10 classes; validation is the '
                           'last 10% of the train split.',
            'offline': False},
+ 'stdlib_docstrings': {'kind': 'text',
+                       'source': "offline (ships with Python: the standard library's sources)",
+                       'batch_size': 32,
+                       'epochs': 20,
+                       'description': 'Docstrings of 8 standard-library packages (asyncio, email, '
+                                      'http, importlib, logging, multiprocessing, unittest, xml; '
+                                      'about 1,500, 40+ characters), read with ast; the label is '
+                                      'the package (8 classes, the largest 14.6%). Character '
+                                      'tokens, the first 128 kept; 20% of the docstrings, by a '
+                                      'hash of their qualified names, are the test split; '
+                                      'validation is the last 10% of the training docstrings.',
+                       'offline': True},
+ 'stdlib_docstrings_10pct': {'kind': 'text',
+                             'source': "offline (ships with Python: the standard library's "
+                                       'sources)',
+                             'batch_size': 16,
+                             'epochs': 40,
+                             'description': 'stdlib_docstrings with a tenth of the training '
+                                            'docstrings labelled (about 120, a fixed tfds slice): '
+                                            'train on train[:8%], validate on train[8%:10%]; the '
+                                            'same test split. For fine-tuning against training '
+                                            'from scratch (scripts/pretraining_pays.py).',
+                             'offline': True},
+ 'stdlib_docstrings_text': {'kind': 'lm',
+                            'source': "offline (ships with Python: the standard library's sources)",
+                            'batch_size': 32,
+                            'epochs': 5,
+                            'description': 'The training docstrings of stdlib_docstrings as '
+                                           'unlabelled text, for pretraining: character windows of '
+                                           '128 (training windows every 64 characters), '
+                                           'train/validation/test the first 80%, next 10% and last '
+                                           '10% of the training docstrings; the classification '
+                                           'test split is never read.',
+                            'offline': True},
  'tiny_corpus': {'kind': 'lm',
                  'source': 'offline (ships with Python: pydoc_data.topics)',
                  'batch_size': 32,

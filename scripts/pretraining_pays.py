@@ -14,6 +14,7 @@ writes the rows into `results/results.csv` (then README's table, as
 
     python scripts/pretraining_pays.py --seeds 0 1 2
     python scripts/pretraining_pays.py --seeds 0 --keep runs/pays --no-write
+    python scripts/pretraining_pays.py --seeds 0 1 2 --from-runs runs/pays   # tabulate again
 """
 
 import argparse
@@ -91,19 +92,51 @@ def measure(seed, workdir):
     return results
 
 
+def from_runs(seed, workdir):
+    """One seed's `{method: (test accuracy, seconds)}` from the run folders of `--keep`.
+
+    The networks' accuracies are their runs' `metrics.json`; their seconds,
+    the time from writing `config.json` to `metrics.json` (pretraining plus
+    fine-tuning for the pretrained model). The baselines are fitted again.
+    """
+    import json
+
+    def run(name):
+        folder = pathlib.Path(workdir) / f"{name}-{seed}"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        return metrics["accuracy"], ((folder / "metrics.json").stat().st_mtime
+                                     - (folder / "config.json").stat().st_mtime)
+
+    (tuned, tuning), (_, pretraining) = run("bert-fine-tune"), run("bert-pretrain")
+    results = {PRETRAINED: (tuned, pretraining + tuning), "bert_classifier": run("bert-scratch")}
+    start = time.time()
+    for method, value in baselines(seed).items():
+        results[method] = (value, time.time() - start)
+    return results
+
+
+# What each method's row is compared with: (the method beaten, in words).
+TARGETS = {PRETRAINED: "bert_classifier", "bert_classifier": "majority_class",
+           "char_ngram_logreg": "majority_class", "majority_class": None}
+
+
 def rows(per_seed, seeds):
-    """The results-table rows (see scripts/results.py) of every method."""
+    """The results-table rows (see scripts/results.py) of every method.
+
+    Each row's target: beat the method it is compared with (`TARGETS`) at
+    the median; the majority class, a uniform guess (1/8).
+    """
     import results as table
 
     meta = table.run_metadata()
     medians = {m: statistics.median(r[m][0] for r in per_seed) for m in METHODS}
+    medians[None] = 1 / 8
     out = []
     for method in METHODS:
         values = [r[method][0] for r in per_seed]
-        target, met = "", ""
-        if method == PRETRAINED:
-            target = f"> bert_classifier ({medians['bert_classifier']:.4f})"
-            met = "yes" if medians[PRETRAINED] > medians["bert_classifier"] else "no"
+        other = TARGETS[method]
+        target = f"> {other or 'uniform guess'} ({medians[other]:.4f})"
+        met = "yes" if medians[method] > medians[other] else "no"
         out.append({
             "model": method, "dataset": LABELLED, "metric": "accuracy",
             "median": f"{medians[method]:.4f}", "min": f"{min(values):.4f}",
@@ -119,12 +152,17 @@ def main():
     parser.add_argument("--keep", default="", help="keep the run folders under this folder")
     parser.add_argument("--no-write", action="store_true",
                         help="print the table only; leave results/results.csv alone")
+    parser.add_argument("--from-runs", default="",
+                        help="train nothing: tabulate the run folders a --keep run left here")
     args = parser.parse_args()
     start = time.time()
-    with tempfile.TemporaryDirectory(prefix="keras_zoo_pays_") as scratch:
-        workdir = args.keep or scratch
-        os.makedirs(workdir, exist_ok=True)
-        per_seed = [measure(seed, workdir) for seed in args.seeds]
+    if args.from_runs:
+        per_seed = [from_runs(seed, args.from_runs) for seed in args.seeds]
+    else:
+        with tempfile.TemporaryDirectory(prefix="keras_zoo_pays_") as scratch:
+            workdir = args.keep or scratch
+            os.makedirs(workdir, exist_ok=True)
+            per_seed = [measure(seed, workdir) for seed in args.seeds]
     table_rows = rows(per_seed, args.seeds)
     print(f"\nTest accuracy on {LABELLED}, seeds {' '.join(map(str, args.seeds))} "
           f"({time.time() - start:.0f} s in all):")
