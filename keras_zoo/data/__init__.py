@@ -11,8 +11,8 @@ Every dataset yields batches `(x, y)` in the format of its kind:
   x shifted by one token.
 
 Importing this package registers the offline tfds builders (`digits`,
-`addition`, `half_sums`, `tiny_corpus`), so `tfds.load("digits")` works
-without network.
+`addition`, `half_sums`, `tiny_corpus`, `stdlib_docstrings`), so
+`tfds.load("digits")` works without network.
 
 ```python
 from keras_zoo import data
@@ -23,7 +23,7 @@ prepared = data.prepare("digits")       # spec, train, validation, test
 ```
 """
 
-from keras_zoo.data.offline import Addition, Digits, HalfSums, TinyCorpus
+from keras_zoo.data.offline import Addition, Digits, HalfSums, StdlibDocstrings, TinyCorpus
 from keras_zoo.data.pipeline import (
     PreparedData,
     check_compatible,
@@ -45,6 +45,7 @@ __all__ = [
     "HalfSums",
     "PreparedData",
     "Recipe",
+    "StdlibDocstrings",
     "TinyCorpus",
     "check_compatible",
     "dataset_spec",
