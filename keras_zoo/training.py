@@ -546,14 +546,19 @@ def _train_and_test(plan, prepared):
         train = prepared.train.repeat() if plan.steps_per_epoch else prepared.train
         if writer is not None:  # a resume replays the finished passes (RunState)
             train = writer.fast_forward(train)
+        callbacks = run_callbacks + list(plan.callbacks) + (
+            plan.transfer.callbacks() if plan.transfer else [])
+        if not distribute.is_multi_worker(plan.strategy):  # its loop reports every step
+            callbacks = _ExactSteps(callbacks, add_history=True, add_progbar=plan.verbose != 0,
+                                    verbose=plan.verbose, epochs=plan.recipe.epochs,
+                                    steps=epoch_steps, model=model)
         with writer.fitting() if writer is not None else contextlib.nullcontext():
             keras_history = fit_model(
                 train,
                 validation_data=validation,
                 epochs=plan.recipe.epochs,
                 steps_per_epoch=plan.steps_per_epoch,
-                callbacks=run_callbacks + list(plan.callbacks) + plan.transfer.callbacks()
-                if plan.transfer else run_callbacks + list(plan.callbacks),
+                callbacks=callbacks,
                 shuffle=False,  # the pipeline shuffles
                 verbose=plan.verbose,
             )
@@ -580,13 +585,7 @@ def _train_and_test(plan, prepared):
 
 def _build_model(plan, epoch_steps, writer):
     """The plan's model, built and compiled in its strategy, ready for `fit`."""
-    # Keras runs whole executions, so an epoch must be a multiple of
-    # steps_per_execution, or the bar and callbacks overshoot (48/44); so must
-    # the step of a mid-epoch checkpoint to resume from.
-    steps = math.gcd(epoch_steps, *writer.resume_steps()) if writer and epoch_steps \
-        else epoch_steps or 1  # unknown length: one step per execution
-    steps_per_execution = _dividing(
-        distribute.steps_per_execution(plan.strategy, plan.family), steps)
+    steps_per_execution = _steps_per_execution(plan, epoch_steps, writer)
     with plan.strategy.scope():
         model = plan.model
         if model is None:
@@ -607,6 +606,40 @@ def _build_model(plan, epoch_steps, writer):
     levers.accumulate_gradients(model, plan.accumulate)
     distribute.fix_steps_per_execution(model, plan.strategy)  # keras-team/keras#19246
     return model
+
+
+def _steps_per_execution(plan, epoch_steps, writer):
+    """The device's `steps_per_execution`, made to divide what it must.
+
+    Keras runs whole executions on repeated data (`steps_per_epoch`), so
+    there it must divide the epoch, or an epoch trains extra steps; a resumed
+    mid-epoch step must be a multiple of it. One pass over finite data ends
+    its last execution early (fewer steps) and keeps the device's value: a
+    prime count of batches (half_sums' 313) would otherwise run one step per
+    call; `_ExactSteps` corrects the step Keras reports.
+    """
+    if not epoch_steps:
+        return 1  # unknown length: one step per execution
+    device_value = distribute.steps_per_execution(plan.strategy, plan.family)
+    must_divide = [*writer.resume_steps()] if writer else []
+    if plan.steps_per_epoch:
+        must_divide.append(epoch_steps)
+    if not any(must_divide):
+        return min(device_value, epoch_steps)
+    return _dividing(device_value, math.gcd(*must_divide))
+
+
+class _ExactSteps(keras.callbacks.CallbackList):
+    """Keras's callbacks, told the epoch's real last step.
+
+    Keras reports an execution as ending `steps_per_execution - 1` steps
+    after it began, also when the data ran out sooner (`EpochIterator`, Keras
+    3.15): the bar showed 48/44 on digits and callbacks saw batch 47.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps")
+        super().on_train_batch_end(min(batch, steps - 1) if steps else batch, logs)
 
 
 def _dividing(steps_per_execution, epoch_steps):

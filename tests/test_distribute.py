@@ -195,11 +195,11 @@ def test_mirrored_matches_single_device_with_steps_per_execution():
     assert out["config"] == {"strategy": "MirroredStrategy", "replicas": 2, "device_kind": "cpu",
                              "global_batch_size": 64, "per_replica_batch_size": 32}
     assert 0.0 <= out["fit_accuracy"] <= 1.0
-    # `fit` under Mirrored keeps the zoo's steps_per_execution (16 on CPU, made to
-    # divide the epoch) and trains every batch of the epoch once: the 1,293 training
-    # images (digits' train[:90%]) // 64 = 20 steps, 2 executions of 10.
+    # `fit` under Mirrored keeps the zoo's steps_per_execution (16 on CPU) and trains
+    # every batch of the epoch once: the 1,293 training images (digits' train[:90%])
+    # // 64 = 20 steps, an execution of 16 and one of the 4 left.
     assert defaults.steps_per_execution("cpu") == 16
-    assert out["fit_steps_per_execution"] == training._dividing(16, 1293 // 64) == 10
+    assert out["fit_steps_per_execution"] == 16
     assert out["fit_steps"] == 1293 // 64
 
 

@@ -16,17 +16,17 @@ class _Batches(keras.callbacks.Callback):
         self.seen.append(batch)
 
 
-def test_steps_per_execution_divides_the_real_epoch():
-    """digits' training batches (44 before its validation split, 40 now) are no
-    multiple of 16: Keras showed 48/44 and callbacks saw batch 47."""
+def test_progress_ends_at_the_real_epoch(capsys):
+    """digits' 40 training batches are no multiple of 16: Keras showed 48/44 and
+    callbacks saw batch 47. The last execution of the pass runs the 8 batches left."""
     batches = _Batches()
-    result = kz.fit("mlp", "digits", epochs=1, model_args={"hidden_units": (8,)},
-                    callbacks=[batches], verbose=0)
-    steps = int(result.model.optimizer.iterations.numpy())  # the epoch's real batches
-    assert steps % 16 != 0
-    spe = result.model.steps_per_execution
-    assert steps % spe == 0 and spe == training._dividing(16, steps) > 1
-    assert max(batches.seen) == steps - 1
+    result = kz.fit("mlp", "digits", epochs=2, model_args={"hidden_units": (8,)},
+                    callbacks=[batches], verbose=1)
+    bar = capsys.readouterr().out
+    steps = int(result.model.optimizer.iterations.numpy()) // 2  # the epoch's real batches
+    assert steps % 16 != 0 and result.model.steps_per_execution == 16
+    assert max(batches.seen) == steps - 1 and batches.seen.count(steps - 1) == 2
+    assert f"{steps}/{steps}" in bar and f"{steps + 16 - steps % 16}/{steps}" not in bar
 
 
 @pytest.mark.parametrize("spe, steps, expected", [(16, 44, 11), (16, 4, 4), (16, 20, 10),
