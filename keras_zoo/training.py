@@ -613,7 +613,8 @@ def _steps_per_execution(plan, epoch_steps, writer):
 
     Keras runs whole executions on repeated data (`steps_per_epoch`), so
     there it must divide the epoch, or an epoch trains extra steps; a resumed
-    mid-epoch step must be a multiple of it. One pass over finite data ends
+    mid-epoch step and `save_every_steps` (saved at an execution's end) must
+    be multiples of it. One pass over finite data ends
     its last execution early (fewer steps) and keeps the device's value: a
     prime count of batches (half_sums' 313) would otherwise run one step per
     call; `_ExactSteps` corrects the step Keras reports.
@@ -621,7 +622,7 @@ def _steps_per_execution(plan, epoch_steps, writer):
     if not epoch_steps:
         return 1  # unknown length: one step per execution
     device_value = distribute.steps_per_execution(plan.strategy, plan.family)
-    must_divide = [*writer.resume_steps()] if writer else []
+    must_divide = [*writer.resume_steps(), writer.save_every_steps or 0] if writer else []
     if plan.steps_per_epoch:
         must_divide.append(epoch_steps)
     if not any(must_divide):

@@ -152,15 +152,16 @@ class SigintAt(keras.callbacks.Callback):
 
 
 def test_sigint_saves_the_step_it_came_at_and_the_resume_is_exact(tmp_path):
-    # Full epochs of 40 steps, 10 per execution: the SIGINT sent at the end of step 10 of
-    # epoch 2 is handled at the end of the next execution, after a step checkpoint.
+    # Full epochs of 40 steps, 16 per execution (the last runs 8): the SIGINT sent at the
+    # end of step 16 of epoch 2 is handled at the end of the next execution, after a step
+    # checkpoint.
     out = tmp_path / "run"
     with pytest.raises(callbacks.TrainingInterrupted,
-                       match=r"Training interrupted; 1 finished epoch\(s\) and 20 step\(s\) of "
+                       match=r"Training interrupted; 1 finished epoch\(s\) and 32 step\(s\) of "
                              r"epoch 2 are saved in .*Run the same command again"):
         fit_mlp(out, steps_per_epoch=None, callbacks=[SigintAt(epoch=1)])
     assert history_epochs(out) == [0]
-    assert runs.position(runs.read_state(str(out))) == (1, 20)
+    assert runs.position(runs.read_state(str(out))) == (1, 32)
     counter = EpochCounter()
     resumed = fit_mlp(out, steps_per_epoch=None, callbacks=[counter])
     assert counter.epochs == [1, 2] and history_epochs(out) == [0, 1, 2]
