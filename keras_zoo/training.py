@@ -614,10 +614,10 @@ def _steps_per_execution(plan, epoch_steps, writer):
     Keras runs whole executions on repeated data (`steps_per_epoch`), so
     there it must divide the epoch, or an epoch trains extra steps; a resumed
     mid-epoch step and `save_every_steps` (saved at an execution's end) must
-    be multiples of it. One pass over finite data ends
-    its last execution early (fewer steps) and keeps the device's value: a
-    prime count of batches (half_sums' 313) would otherwise run one step per
-    call; `_ExactSteps` corrects the step Keras reports.
+    be multiples of it. One pass over finite data ends its last execution
+    early (fewer steps) and keeps the device's value: a prime count of
+    batches (half_sums' 313) would otherwise run one step per call;
+    `_ExactSteps` corrects the step Keras reports.
     """
     if not epoch_steps:
         return 1  # unknown length: one step per execution
@@ -646,8 +646,9 @@ class _ExactSteps(keras.callbacks.CallbackList):
 def _dividing(steps_per_execution, epoch_steps):
     """The largest divisor of `epoch_steps` not above `steps_per_execution`.
 
-    E.g. 11 for 16 and digits' 44 batches (Keras would otherwise run 48 steps
-    and show "48/44"). `epoch_steps` None (unknown) keeps `steps_per_execution`.
+    E.g. 10 for 16 and 20 steps per epoch of repeated data (Keras runs whole
+    executions there and would train 32). `epoch_steps` None (unknown) keeps
+    `steps_per_execution`.
     """
     if not epoch_steps:
         return steps_per_execution
