@@ -50,6 +50,9 @@ def classifier_dir(dataset):
 def classifier(dataset, *, data_dir=None, verbose=0):
     """The classifier that judges samples of `dataset`: loaded, or fitted once.
 
+    Processes that ask at once share one fit: the others wait for its run
+    folder's lock, then load what it saved.
+
     Args:
         dataset: a labelled image dataset name, e.g. `"digits"`.
         data_dir: tfds data folder.
@@ -66,8 +69,14 @@ def classifier(dataset, *, data_dir=None, verbose=0):
 
     folder = classifier_dir(dataset)
     if not os.path.isfile(os.path.join(folder, runs.MODEL)):
-        training.fit(CLASSIFIER, dataset, seed=CLASSIFIER_SEED, output_dir=folder,
-                     recipe=CLASSIFIER_RECIPE, data_dir=data_dir, verbose=verbose)
+        os.makedirs(folder, exist_ok=True)
+        try:
+            runs.lock_run_dir(folder, wait=True)  # another process may be fitting it
+            if not os.path.isfile(os.path.join(folder, runs.MODEL)):
+                training.fit(CLASSIFIER, dataset, seed=CLASSIFIER_SEED, output_dir=folder,
+                             recipe=CLASSIFIER_RECIPE, data_dir=data_dir, verbose=verbose)
+        finally:
+            runs.unlock_run_dir(folder)
     return training.load_model(folder)
 
 

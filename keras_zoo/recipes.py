@@ -24,7 +24,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
 WEIGHT_DECAY_TYPES = ("decoupled", "l2")
 # Augmentations of training images, applied in this order by the pipeline.
-AUGMENTATIONS = ("flip", "translate")
+AUGMENTATIONS = ("flip", "translate", "cutout")
 GENERIC = "*"
 
 
@@ -89,7 +89,11 @@ class TrainingRecipe:
             for none. GAN recipes only.
         mask_rate: masked-LM pretraining: the fraction of tokens chosen
             (`keras_zoo.data.masking`; BERT's 15%). Other tasks ignore it.
-        augment: names from `AUGMENTATIONS` applied to training images.
+        augment: names from `AUGMENTATIONS` applied to training images:
+            `"flip"` and `"translate"` in the input pipeline; for a GAN,
+            `"translate"` and `"cutout"` are DiffAugment in its train step
+            (`keras_zoo.models.gan.diff_augment`: real and generated images
+            alike, so the generator does not learn them).
         translate: pixels of the random translation (pad and crop) when
             `"translate"` is in `augment`.
         batch_size: the global batch.

@@ -584,23 +584,27 @@ def _normalize(value):
 _HELD = {}  # real path of a run folder -> the open lock file descriptor
 
 
-def lock_run_dir(output_dir):
+def lock_run_dir(output_dir, wait=False):
     """Makes this process the only writer of `output_dir` until `unlock_run_dir`.
 
     An exclusive `flock` on `output_dir/.lock`, which holds the writer's pid.
     The kernel drops the lock when the process dies, even by `kill -9`, so a
     lock is never stale. Taking it again in the same process is a no-op.
 
+    Args:
+        output_dir: an existing folder.
+        wait: block until the other process releases it, instead of raising.
+
     Raises:
-        RunFolderInUseError: another process holds it; the message names the
-            folder and that process's pid.
+        RunFolderInUseError: another process holds it (and `wait` is False);
+            the message names the folder and that process's pid.
     """
     key = os.path.realpath(output_dir)
     if fcntl is None or key in _HELD:
         return
     fd = os.open(os.path.join(output_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except OSError as e:
         holder = os.read(fd, 32).decode("ascii", "replace").strip()
         os.close(fd)

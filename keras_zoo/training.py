@@ -209,7 +209,8 @@ def _gan_optimizers(recipe, steps_per_epoch):
 
     return {"d_optimizer": recipes.make_optimizer(recipe, steps_per_epoch),
             "g_optimizer": recipes.make_optimizer(recipe, steps_per_epoch, average=True),
-            "label_smoothing": recipe.label_smoothing}
+            "label_smoothing": recipe.label_smoothing,
+            "augment": recipe.augment, "translate": recipe.translate}
 
 
 def model_args_for(info, spec, model_args=None):
@@ -483,7 +484,8 @@ def fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strateg
         _set_seed(plan.seed)
     prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
                             data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
-                            augment=plan.recipe.augment, translate=plan.recipe.translate)
+                            augment=() if plan.gan else plan.recipe.augment,  # a GAN's: in its step
+                            translate=plan.recipe.translate)
     weights_lib.check_vocabulary(plan.transfer, prepared.vocabulary)  # ids as pretrained
     # Masked LM: mask the windows, at the recipe's rate.
     prepared = masking.for_task(plan.task, prepared, plan.seed, plan.recipe.mask_rate)

@@ -8,7 +8,8 @@ import pytest
 
 import keras_zoo as kz
 from keras_zoo import plots
-from keras_zoo.models.gan import DCGAN, SampleGrid, dcgan, sample_images
+from keras_zoo.models import gan
+from keras_zoo.models.gan import DCGAN, SampleGrid, dcgan, diff_augment, sample_images
 
 
 def _squares(num=32, size=8, seed=0):
@@ -182,6 +183,56 @@ def test_one_sided_label_smoothing_moves_only_the_real_targets():
     assert model.get_compile_config()["label_smoothing"] == 0.1
     with pytest.raises(kz.InvalidArgumentError, match="label_smoothing=1"):
         _tiny_dcgan().compile(label_smoothing=1)
+
+
+def test_diff_augment_shifts_each_image_and_cuts_out_half_squares():
+    import tensorflow as tf
+
+    images = np.random.default_rng(0).uniform(0.1, 1, (16, 8, 8, 1)).astype("float32")
+    shifted = np.asarray(diff_augment(images, ("translate",), 1, keras.random.SeedGenerator(1)))
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-1.0)
+    offsets = set()
+    for image, out in zip(padded, shifted):
+        found = [(dy, dx) for dy in range(3) for dx in range(3)
+                 if np.array_equal(image[dy:dy + 8, dx:dx + 8], out)]
+        assert len(found) == 1  # a shift of at most one pixel, background filled in
+        offsets.add(found[0])
+    assert len(offsets) > 3  # drawn per image
+    cut = np.asarray(diff_augment(images, ("cutout",), 1, keras.random.SeedGenerator(2)))
+    for image, out in zip(images, cut):
+        rows, cols = np.nonzero(out[..., 0] == 0)
+        assert len(rows) == 16 and np.ptp(rows) == np.ptp(cols) == 3  # one 4x4 square
+        kept = out[..., 0] != 0
+        np.testing.assert_array_equal(out[..., 0][kept], image[..., 0][kept])
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(diff_augment(x, ("translate", "cutout"), 1,
+                                           keras.random.SeedGenerator(3)))
+    grad = tape.gradient(total, x).numpy()
+    assert set(np.unique(grad)) == {0.0, 1.0}  # the gradient reaches the generator's pixels
+
+
+def test_a_recipe_augment_is_diff_augment_in_the_gan_step(monkeypatch):
+    seen = []
+
+    def record(images, augment, translate, seed):
+        seen.append((augment, translate))
+        return images
+
+    monkeypatch.setattr(gan, "diff_augment", record)
+    result = kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=2, seed=0, verbose=0,
+                    model_args={"latent_dim": 8, "filters": 4},
+                    recipe={"augment": ("translate",), "translate": 1, "ema_momentum": 0.0})
+    # Real and generated images for the discriminator, generated for the generator.
+    assert len(seen) >= 3 and set(seen) == {(("translate",), 1)}
+    assert np.isfinite(result.history["d_loss"]).all()
+    model = _tiny_dcgan()
+    model.compile(augment=["translate"], translate=2)
+    config = model.get_compile_config()
+    assert config["augment"] == ["translate"] and config["translate"] == 2
+    with pytest.raises(kz.InvalidArgumentError, match=r"\['flip'\]; accepted: translate, cutout"):
+        _tiny_dcgan().compile(augment=("flip",))
 
 
 def test_a_recipe_average_is_refused_outside_gans():

@@ -87,6 +87,31 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert gan_metrics.classifier_dir("digits").startswith(str(tmp_path / "xdg" / "keras_zoo"))
 
 
+def test_a_second_process_waits_for_the_judge_being_fitted(monkeypatch, tmp_path):
+    # Another process holds the judge's run folder (it is fitting it), then
+    # saves the model and exits: this one waits and loads it, fitting nothing.
+    monkeypatch.setenv("KERAS_ZOO_CACHE", str(tmp_path))
+    folder = gan_metrics.classifier_dir("digits")
+    os.makedirs(folder)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({os.path.join(folder, '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(1)\n"
+        f"open({os.path.join(folder, 'model.keras')!r}, 'w').close()\n")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+
+    def fit(*args, **kwargs):
+        raise AssertionError("fitted the judge while another process was fitting it")
+
+    monkeypatch.setattr("keras_zoo.training.fit", fit)
+    monkeypatch.setattr("keras_zoo.training.load_model", lambda path: ("loaded", path))
+    assert gan_metrics.classifier("digits") == ("loaded", folder)
+    assert holder.wait(timeout=60) == 0
+
+
 @pytest.fixture(scope="module")
 def quick_cache(tmp_path_factory):
     """A cache holding a digits classifier trained briefly (the real one: 60 epochs)."""

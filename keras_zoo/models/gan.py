@@ -29,6 +29,7 @@ _INIT = keras.initializers.RandomNormal(stddev=0.02)
 _GAMMA_INIT = keras.initializers.RandomNormal(mean=1.0, stddev=0.02)
 _MAX_UPSAMPLINGS = 4  # 4x4 -> 64x64 as in the paper
 _MIN_STEPS = 2  # so that the discriminator has a batch-normalised layer
+DIFF_AUGMENTATIONS = ("translate", "cutout")
 
 
 def _num_upsamplings(input_shape):
@@ -54,6 +55,52 @@ def _num_upsamplings(input_shape):
     if steps == 0:  # not even one halving to 4x4: refused by `dcgan`
         return 0
     return steps if steps >= _MIN_STEPS else max(steps, count(1))
+
+
+def diff_augment(images, augment, translate, seed):
+    """DiffAugment (Zhao et al. 2020): augmentations the discriminator sees on
+    real and generated images alike, differentiable so the generator learns
+    through them (and, seeing both augmented, does not learn to draw them).
+
+    `"translate"`: each image shifted by up to `translate` pixels, the border
+    filled with the background (-1), as the reference's `translation`
+    (which fills 0). `"cutout"`: a square of half the side set to 0 (the
+    reference's `cutout`, ratio 0.5). Both are gathers and masks, so the
+    gradient flows to the generator.
+
+    Args:
+        images: `(B, H, W, C)` in [-1, 1].
+        augment: names among `"translate"`, `"cutout"`.
+        translate: the largest shift in pixels.
+        seed: a `keras.random.SeedGenerator`.
+
+    Returns:
+        The augmented images, same shape.
+    """
+    batch = ops.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    if "translate" in augment and translate:
+        padded = ops.pad(images, [[0, 0], [translate] * 2, [translate] * 2, [0, 0]],
+                         constant_values=-1.0)
+        shift = keras.random.randint((batch, 2), 0, 2 * translate + 1, seed=seed)
+
+        def picker(size, offset):  # (B, size, size + 2t): row i reads padded row i + offset
+            return ops.one_hot(ops.arange(size)[None, :] + offset[:, None], size + 2 * translate,
+                               dtype=images.dtype)
+
+        images = ops.einsum("bip,bpqc->biqc", picker(height, shift[:, 0]), padded)
+        images = ops.einsum("bjq,biqc->bijc", picker(width, shift[:, 1]), images)
+    if "cutout" in augment:
+        size_h, size_w = (height + 1) // 2, (width + 1) // 2
+        corner = keras.random.randint((batch, 2), 0, 1 << 30, seed=seed)
+        top = corner[:, 0:1] % (height - size_h + 1)
+        left = corner[:, 1:2] % (width - size_w + 1)
+        rows, cols = ops.arange(height)[None, :], ops.arange(width)[None, :]
+        inside_rows = ops.logical_and(rows >= top, rows < top + size_h)  # (B, H)
+        inside_cols = ops.logical_and(cols >= left, cols < left + size_w)  # (B, W)
+        inside = ops.logical_and(inside_rows[:, :, None], inside_cols[:, None, :])
+        images = images * ops.cast(ops.logical_not(inside), images.dtype)[..., None]
+    return images
 
 
 def _batch_norm(name):
@@ -183,7 +230,7 @@ class DCGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
     def compile(self, d_optimizer="auto", g_optimizer="auto", loss="auto", label_smoothing=0.0,
-                **kwargs):
+                augment=(), translate=1, **kwargs):
         """Configures adversarial training.
 
         Args:
@@ -198,6 +245,9 @@ class DCGAN(keras.Model):
             label_smoothing: one-sided label smoothing: the discriminator's
                 real targets are `1 - label_smoothing`, the fake ones stay 0
                 (Salimans et al. 2016, section 3.4).
+            augment: DiffAugment (`diff_augment`) of every image the
+                discriminator sees: names among `"translate"`, `"cutout"`.
+            translate: the largest shift of `"translate"`, in pixels.
             **kwargs: passed to `keras.Model.compile` (e.g. `run_eagerly`,
                 `jit_compile`, `steps_per_execution`).
         """
@@ -219,8 +269,15 @@ class DCGAN(keras.Model):
                 "`label_smoothing` must be a number in [0, 1). "
                 f"Received: label_smoothing={label_smoothing!r}"
             )
+        augment = tuple(augment)
+        unknown = sorted(set(augment) - set(DIFF_AUGMENTATIONS))
+        if unknown:
+            raise InvalidArgumentError(
+                f"Unknown GAN augmentation {unknown}; accepted: {', '.join(DIFF_AUGMENTATIONS)}. "
+                f"Received: augment={augment!r}")
         super().compile(**kwargs)
         self.label_smoothing = float(label_smoothing)
+        self.augment, self.translate = augment, int(translate)
         if d_optimizer == "auto":
             d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5, name="d_optimizer")
         if g_optimizer == "auto":
@@ -288,9 +345,14 @@ class DCGAN(keras.Model):
         noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
         fake = self.generator(noise, training=True)
 
+        def judged(images):
+            if self.augment:
+                images = diff_augment(images, self.augment, self.translate, self.seed_generator)
+            return self.discriminator(images, training=True)
+
         def d_loss_fn():
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = judged(real)
+            fake_logits = judged(fake)
             real_targets = ops.full_like(real_logits, 1.0 - self.label_smoothing)
             return self.loss_fn(real_targets, real_logits) + self.loss_fn(
                 ops.zeros_like(fake_logits), fake_logits
@@ -301,7 +363,7 @@ class DCGAN(keras.Model):
 
         def g_loss_fn():
             noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-            logits = self.discriminator(self.generator(noise, training=True), training=True)
+            logits = judged(self.generator(noise, training=True))
             return self.loss_fn(ops.ones_like(logits), logits)  # non-saturating loss
 
         g_loss, grads = loss_and_grads(self.generator.trainable_variables, g_loss_fn)
@@ -344,13 +406,16 @@ class DCGAN(keras.Model):
             "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
             "loss": keras.saving.serialize_keras_object(self.loss_fn),
             "label_smoothing": self.label_smoothing,
+            "augment": list(self.augment),
+            "translate": self.translate,
         }
 
     def compile_from_config(self, config):
         config = dict(config)
-        smoothing = config.pop("label_smoothing", 0.0)
+        plain = {key: config.pop(key) for key in ("label_smoothing", "augment", "translate")
+                 if key in config}
         self.compile(**{k: keras.saving.deserialize_keras_object(v) for k, v in config.items()},
-                     label_smoothing=smoothing)
+                     **plain)
         self.optimizer.build()  # so that saved optimizer state can be loaded
 
 
