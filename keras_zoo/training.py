@@ -201,6 +201,19 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
     return model
 
 
+def _check_augment(augment, task):
+    """Refuses, before anything is written, augmentations the task does not apply."""
+    if task == "image_generation":
+        from keras_zoo.models.gan import DIFF_AUGMENTATIONS as accepted  # in the GAN's step
+    else:
+        accepted = ("flip", "translate")  # in the input pipeline
+    unknown = sorted(set(augment) - set(accepted))
+    if unknown:
+        raise InvalidArgumentError(
+            f"Recipe field `augment` has {unknown}, which {task} models do not apply; "
+            f"accepted: {', '.join(accepted)}. Received: augment={augment!r}")
+
+
 def _gan_optimizers(recipe, steps_per_epoch):
     """The GAN's two optimizers from its recipe (each a fresh one), or its defaults."""
     if recipe is None:
@@ -365,6 +378,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             "for a built model use keras_zoo.weights (freeze_backbone, enable_lora).")
     if resolved.augment and spec.kind != "image":
         resolved = resolved.replace(augment=())  # a generic recipe read by a text model
+    _check_augment(resolved.augment, task)
     if resolved.batch_size % _batch_multiple(strategy_obj):
         raise InvalidArgumentError(
             f"`batch_size` must divide by the {_batch_multiple(strategy_obj)} data-parallel "
