@@ -9,6 +9,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if os.environ.get("TFDS_DATA_DIR", "") == os.environ.get("KERAS_ZOO_TEST_TFDS_DIR", ""):
     os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="keras_zoo_tfds_")
     os.environ["KERAS_ZOO_TEST_TFDS_DIR"] = os.environ["TFDS_DATA_DIR"]
+# One GAN judge for the whole session, shared by the workers: the first that
+# needs it fits it, another one waits for its lock (keras_zoo.gan_metrics).
+os.environ.setdefault("KERAS_ZOO_TEST_JUDGE_CACHE", tempfile.mkdtemp(prefix="keras_zoo_judge_"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,5 +1,7 @@
 """Models learn: recipe defaults reach known accuracies on offline and generated data."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -62,9 +64,10 @@ def test_dcgan_losses_are_finite_and_samples_change():
 
 
 @pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    """The GAN judge is trained into a temporary cache, not the user's."""
-    monkeypatch.setenv("KERAS_ZOO_CACHE", str(tmp_path / "cache"))
+def fresh_cache(monkeypatch):
+    """The GAN judge is trained into the session's temporary cache (tests/conftest.py),
+    not the user's: once, by whichever of the two tests below asks first."""
+    monkeypatch.setenv("KERAS_ZOO_CACHE", os.environ["KERAS_ZOO_TEST_JUDGE_CACHE"])
 
 
 def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
