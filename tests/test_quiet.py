@@ -161,8 +161,10 @@ def _cli(*argv):
 def test_zoo_commands_print_no_native_notice_unless_verbose(tmp_path):
     """Issue 13's commands, end to end: raw stderr is empty; `--verbose` shows the notices.
 
-    With oneDNN on, a CPU without AVX-512 (this one) logs `oneDNN supports
-    DT_BOOL only ...` for the GRU's mask in both commands.
+    With oneDNN on, TensorFlow logs `oneDNN supports DT_BOOL only on platforms
+    with AVX-512` for the GRU's mask in both commands on CPUs without AVX-512,
+    and on this AMD EPYC with it (2026-12-03), so the test does not predict
+    the notice from the CPU; the filter's match of it is checked above.
     """
     run = str(tmp_path / "gru")
     args = ("--arg", "embedding_dim=8", "--arg", "units=8")
@@ -171,6 +173,3 @@ def test_zoo_commands_print_no_native_notice_unless_verbose(tmp_path):
     assert _cli("evaluate", run) == ""
     verbose = _cli("evaluate", run, "--verbose")
     assert "cpu_feature_guard.cc" in verbose  # the native log really was there
-    with open("/proc/cpuinfo") as f:
-        avx512 = "avx512f" in f.read().split()
-    assert ("oneDNN supports DT_BOOL only on platforms with AVX-512" in verbose) != avx512
