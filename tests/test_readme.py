@@ -6,6 +6,11 @@ import keras_zoo as kz
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+# The front page, the contributors' page and every docs page, by their path from the root.
+MARKDOWN = {"README.md": README,
+            "CONTRIBUTING.md": (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8"),
+            **{f"docs/{page.name}": page.read_text(encoding="utf-8") for page in DOCS}}
 
 
 def test_every_model_and_dataset_is_in_the_readme_tables():
@@ -64,8 +69,8 @@ OPTIONS_WITH_VALUE = {"-r", "--requirement", "-c", "--constraint", "-i", "--inde
 
 
 def install_commands():
-    """Every `pip install ...` in the README (code blocks and inline) and the notebooks."""
-    texts = [("README.md", README)]
+    """Every `pip install ...` in the Markdown pages (code blocks and inline) and the notebooks."""
+    texts = [(name, text) for name, text in MARKDOWN.items()]
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         texts.append((notebook.name, "\n".join("".join(c["source"]) for c in cells)))
@@ -119,3 +124,117 @@ def test_the_install_line_check_catches_what_the_readme_had():
     for bad in ('pip install "keras-zoo[jax]"', 'pip install "jax[tpu]" keras-zoo',
                 'pip install -e ".[gpu]"', "pip install kears"):
         assert install_problem(bad) is not None, bad
+
+
+# --- the front page stays short, and every link between the pages works -----
+
+
+def test_readme_is_a_front_page_of_at_most_300_lines():
+    assert len(README.splitlines()) <= 300, len(README.splitlines())
+
+
+FENCE = re.compile(r"^ *(```|~~~).*?^ *\1", re.S | re.M)
+LINK = re.compile(r"\[[^\]]*\]\(([^()\s]+)\)")
+
+
+def prose(text):
+    """`text` without its fenced code blocks and inline code spans."""
+    return re.sub(r"(`+)[^`].*?\1", "", FENCE.sub("", text), flags=re.S)
+
+
+def github_anchors(text):
+    """The anchors GitHub gives the headings of a Markdown page (its slug style)."""
+    anchors, seen = set(), {}
+    for line in FENCE.sub("", text).splitlines():
+        heading = re.match(r"^#{1,6} +(.*?) *#* *$", line)
+        if not heading:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def relative_links(name, text):
+    """(target path from the root, anchor or None) of each relative link on page `name`."""
+    for target in LINK.findall(prose(text)):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:, ...
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (ROOT / name).parent / path if path else ROOT / name
+        yield target, resolved.resolve(), anchor or None
+
+
+def test_every_relative_link_resolves():
+    problems = []
+    for name, text in MARKDOWN.items():
+        for target, path, anchor in relative_links(name, text):
+            if not path.exists():
+                problems.append(f"{name}: {target}: no such file")
+            elif anchor is not None:
+                if path.suffix != ".md":
+                    problems.append(f"{name}: {target}: an anchor into a file that is not Markdown")
+                elif anchor not in github_anchors(path.read_text(encoding="utf-8")):
+                    problems.append(f"{name}: {target}: no heading with that anchor")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_link_check_catches_a_broken_link_and_a_broken_anchor():
+    assert github_anchors("# Run on several machines (TensorFlow, `TF_CONFIG`)\n## Results\n## Results\n"
+                          "```\n# not a heading\n```\n") == {
+        "run-on-several-machines-tensorflow-tf_config", "results", "results-1"}
+    links = list(relative_links("docs/x.md", "[a](../README.md#results) [b](nope.md) `[c](in-code.md)` "
+                                "[d](https://example.com/x.md) [e](#here)"))
+    assert [(target, anchor) for target, _, anchor in links] == [
+        ("../README.md#results", "results"), ("nope.md", None), ("#here", "here")]
+    assert links[0][1] == ROOT / "README.md" and not links[1][1].exists()
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    assert DOCS, "docs/ has no pages"
+    linked = {path for _, path, _ in relative_links("README.md", README)}
+    for page in DOCS:
+        assert page.resolve() in linked, f"README.md does not link docs/{page.name}"
+    assert (ROOT / "CONTRIBUTING.md").resolve() in linked
+
+
+def test_docs_name_only_files_that_exist():
+    """Repository paths written in the pages (`keras_zoo/...`, `scripts/...`, `x.md`) exist."""
+    tops = ("keras_zoo/", "scripts/", "tests/", "notebooks/", "results/", "docs/", ".ci/")
+    problems = []
+    for name, text in MARKDOWN.items():
+        for span in re.findall(r"`([^`\s]+)`", text):
+            path = span.split("::")[0].rstrip(".,;:")
+            if path.startswith(tops) or re.fullmatch(r"[\w./-]+\.md", path):
+                if not (ROOT / path).exists():
+                    problems.append(f"{name}: `{span}`")
+    assert not problems, "\n".join(problems)
+
+
+def test_docs_name_only_modules_and_functions_that_exist():
+    """Every dotted `keras_zoo.x.y` in the pages imports (a module, or a name in one)."""
+    import importlib
+
+    problems = []
+    for name, text in MARKDOWN.items():
+        for dotted in sorted(set(re.findall(r"\bkeras_zoo(?:\.[A-Za-z_]\w*)+", text))):
+            parts = dotted.split(".")
+            for cut in range(len(parts), 0, -1):
+                try:
+                    found = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                for attribute in parts[cut:]:
+                    found = getattr(found, attribute, None)
+                if found is None:
+                    problems.append(f"{name}: {dotted}")
+                break
+    assert not problems, "\n".join(problems)
+
+
+def test_every_file_in_the_contributing_layout_exists():
+    layout = MARKDOWN["CONTRIBUTING.md"].split("## Layout", 1)[1].split("```", 2)[1]
+    paths = [line.split()[0] for line in layout.splitlines() if line.strip()]
+    assert "keras_zoo/__init__.py" in paths, paths
+    assert [path for path in paths if not (ROOT / path).exists()] == []
