@@ -1,5 +1,9 @@
 """Keeps TensorFlow's known, harmless native notices off the user's terminal.
 
+Also what every `keras-zoo` command does first (`quiet_python_logs`,
+`private_matplotlib_dir`), so each one shows its output and at most one
+error line.
+
 TensorFlow 2.21 logs through absl from C++ straight to file descriptor 2, and
 `TF_CPP_MIN_LOG_LEVEL` no longer stops all of it. `filtered_stderr()` drops
 exactly the notices listed in `KNOWN_NOTICES`, each matched by its source
@@ -8,12 +12,17 @@ through as it is written: an unknown line, whatever its level, could be a real
 error (a CUDA failure, an out-of-memory, a kernel error).
 """
 
+import atexit
 import contextlib
 import functools
+import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
+import warnings
 
 # absl's native prefix: severity, date, time, thread id ("E0000 00:00:1795.. 1234 ").
 _PREFIX = rb"[IWE]\d{4} [\d:.]+\s+\d+ "
@@ -50,13 +59,42 @@ KNOWN_NOTICES = (
                                  "cached. In order to avoid unexpected truncation of the "
                                  "dataset, the partially cached contents of the dataset  will "
                                  "be discarded."),
+    # XLA at its first compiled function (`generate`'s key/value-cache loop, jit_compile).
+    ("service.cc:153", "XLA service 0x"),
+    ("service.cc:161", "  StreamExecutor "),
+    ("dump_mlir_util.cc:269", "disabling MLIR crash reproducer, set env var "
+                              "`MLIR_CRASH_REPRODUCER_DIRECTORY` to enable."),
+    ("device_compiler.h:208", "Compiled cluster using XLA!  This line is logged at most once "
+                              "for the lifetime of the process."),
+    # The LiteRT converter (`export --format litert`) reading the SavedModel Keras wrote.
+    ("tf_tfl_flatbuffer_helpers.cc:364", "Ignored output_format."),
+    ("tf_tfl_flatbuffer_helpers.cc:367", "Ignored drop_control_dependency."),
+    ("reader.cc:83", "Reading SavedModel from: "),
+    ("reader.cc:52", "Reading meta graph with tags { serve }"),
+    ("reader.cc:147", "Reading SavedModel debug info (if present) from: "),
+    ("mlir_graph_optimization_pass.cc:437", "MLIR V1 optimization pass is not enabled"),
+    ("loader.cc:236", "Restoring SavedModel bundle."),
+    ("loader.cc:220", "Running initialization op on SavedModel bundle at path: "),
+    ("loader.cc:471", "SavedModel load for tags { serve }; Status: success: OK."),
+    ("node_def_util.cc:682", "NodeDef mentions attribute Truncate which is not in the op "
+                             "definition: Op<name=Identity;"),
 )
+
+# A converted model with TensorFlow (Flex) ops: a warning of several lines, the first
+# prefixed, up to its link. `export` runs the file and reports this in one line itself.
+_FLEX_START = re.compile(
+    rb"^" + _PREFIX + rb"flatbuffer_export\.cc:\d+\] TFLite interpreter needs to link Flex "
+    rb"delegate in order to run the model since it contains the following Select TFop\(s\):$")
+_FLEX_BODY = re.compile(rb"^(Flex ops: [\w, ]*|Details:|\t.*)$")
+_FLEX_END = re.compile(rb"^See instructions: https://www\.tensorflow\.org/lite/guide/ops_select$")
 
 _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
     rb"STDERR$"
     rb"|To enable the following instructions: [A-Z0-9_ ]+, in other operations, rebuild "
     rb"TensorFlow with the appropriate compiler flags\.$"
+    # The LiteRT interpreter (`export` runs the file it wrote once).
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
     + b"".join(b"|" + _PREFIX + re.escape(where.encode()) + rb"\] " + re.escape(start.encode())
                for where, start in KNOWN_NOTICES)
     + rb")"
@@ -83,10 +121,21 @@ class NoticeFilter:
     def __init__(self, process_wide=False):
         self.process_wide = process_wide
         self.no_driver = False
+        self.in_flex_warning = False
 
     def keep(self, line):
         """False for a known harmless notice (`line` is bytes, with or without newline)."""
         line = line.rstrip(b"\r\n")
+        if self.in_flex_warning:
+            if _FLEX_END.match(line):
+                self.in_flex_warning = False
+                return False
+            if _FLEX_BODY.match(line):
+                return False
+            self.in_flex_warning = False  # another line: the warning was cut short
+        if _FLEX_START.match(line):
+            self.in_flex_warning = True
+            return False
         if _NO_DRIVER.match(line):
             self.no_driver = True
             if self.process_wide:
@@ -151,3 +200,61 @@ def quiet_native_logs(function):
             return function(*args, **kwargs)
 
     return wrapper
+
+
+def quiet_python_logs():
+    """Python warnings and the INFO/WARNING logs of TensorFlow, JAX, absl, h5py off (CLI start)."""
+    warnings.filterwarnings("ignore")
+    for name in ("absl", "tensorflow", "jax", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _matplotlib_dirs():
+    """Where matplotlib keeps its config and its font cache when MPLCONFIGDIR is not set."""
+    try:
+        home = os.path.expanduser("~")
+    except (KeyError, RuntimeError):  # no HOME and no passwd entry
+        home = None
+    config = os.environ.get("XDG_CONFIG_HOME") or (home and os.path.join(home, ".config"))
+    cache = os.environ.get("XDG_CACHE_HOME") or (home and os.path.join(home, ".cache"))
+    return [base and os.path.join(base, "matplotlib") for base in (config, cache)]
+
+
+def _writable_folder(path):
+    """Whether matplotlib could make and write `path`, judged without creating anything."""
+    if not path:
+        return False
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def private_matplotlib_dir():
+    """Gives matplotlib a private temporary folder when its own cannot be written.
+
+    With HOME unwritable (or missing) matplotlib makes such a folder itself but
+    logs two warnings first ("mkdir -p failed ...", "Matplotlib created a
+    temporary cache directory ..."), which would come before a command's
+    output or its one error line. Setting MPLCONFIGDIR before matplotlib is
+    imported does what matplotlib would do, without the warnings, and keeps
+    every other matplotlib message. The folder (mode 0700, from `mkdtemp`)
+    is removed when the process exits. A user's MPLCONFIGDIR is kept.
+
+    Returns:
+        The folder made, or None (MPLCONFIGDIR set, or the default folders writable).
+    """
+    if os.environ.get("MPLCONFIGDIR") or all(map(_writable_folder, _matplotlib_dirs())):
+        return None
+    folder = tempfile.mkdtemp(prefix="keras_zoo-matplotlib-")
+    os.environ["MPLCONFIGDIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

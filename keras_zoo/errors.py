@@ -64,15 +64,84 @@ def unknown_name(kind, name, known):
     )
 
 
-def check_positive_int(value, name, allow_none=False):
-    """Checks that `value` is a positive int (not a bool) and returns it."""
+def is_integer(value):
+    """True for a Python or NumPy integer (`np.int64(32)`); never a bool or a float."""
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(value, name, *, minimum=None, maximum=None, allow_none=False):
+    """Checks that `value` is an integer in `[minimum, maximum]`; returns it as an `int`.
+
+    The one integer check of the zoo (`check_positive_int` is its common
+    case). Python ints and NumPy integers (`np.int64(32)`) are accepted;
+    bools, floats (even `2.0`) and strings are not.
+
+    Raises:
+        InvalidArgumentError: naming `name` and the value received.
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if (not is_integer(value) or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
+        if minimum == 1 and maximum is None:
+            what = "a positive integer"
+        elif minimum == 0 and maximum is None:
+            what = "a non-negative integer"
+        else:
+            what = f"an integer{_range(minimum, maximum, low_open=False)}"
+        raise InvalidArgumentError(f"`{name}` must be {what}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_positive_int(value, name, allow_none=False, maximum=None):
+    """Checks that `value` is a positive integer (see `check_int`) and returns it as an `int`."""
+    return check_int(value, name, minimum=1, maximum=maximum, allow_none=allow_none)
+
+
+def check_number(value, name, *, minimum=None, maximum=None, above=None, allow_none=False):
+    """Checks that `value` is a finite real number in range; returns it as a `float`.
+
+    The one real-number check of the zoo. NaN and the infinities are refused
+    whatever the bounds (a `float("nan")` compares False with every bound, so
+    a bare `value < 0` lets it through).
+
+    Args:
+        value: the value received.
+        name: the argument's name as the user wrote it.
+        minimum: smallest accepted value (inclusive), or None.
+        maximum: largest accepted value (inclusive), or None.
+        above: the value must be greater than this (exclusive), or None.
+        allow_none: None is accepted (and returned).
+
+    Raises:
+        InvalidArgumentError: naming `name` and the value received.
+    """
+    import math
+    import numbers
+
+    if value is None and allow_none:
+        return None
+    low = above if above is not None else minimum
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value)
+          and (minimum is None or value >= minimum) and (above is None or value > above)
+          and (maximum is None or value <= maximum))
+    if not ok:
         raise InvalidArgumentError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return value
+            f"`{name}` must be a finite number"
+            f"{_range(low, maximum, low_open=above is not None)}. Received: {name}={value!r}")
+    return float(value)
+
+
+def _range(low, high, low_open):
+    """E.g. " in (0, 1]", " >= 0", " <= 5" or ""."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}]"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    return f" <= {high:g}" if high is not None else ""
 
 
 class RunFolderInUseError(ZooError, RuntimeError):

@@ -22,6 +22,7 @@ probabilities = loaded.serve(images_0_255)  # a classifier's softmax head
 
 import os
 
+from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.errors import InvalidArgumentError, ZooError
 
 # keras-zoo format name -> `keras.Model.export` format name.
@@ -46,7 +47,7 @@ def serving_model(model, *, raw_images=None):
     import keras
 
     from keras_zoo import weights
-    from keras_zoo.precision import float32_copy
+    from keras_zoo.distribute.precision import float32_copy
 
     model = float32_copy(model)  # mixed precision stays inside training (LiteRT needs float32)
     if hasattr(model, "generator") and hasattr(model, "discriminator"):
@@ -78,6 +79,7 @@ def _call_once(model):
     model(sample[0] if len(sample) == 1 else sample, training=False)
 
 
+@quiet_native_logs
 def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=False):
     """Exports a model for serving through `keras.Model.export`.
 
@@ -94,7 +96,11 @@ def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=
         `path`.
 
     Raises:
-        ExportError: the converter failed (its reason is in the message).
+        ExportError: the converter failed (its reason is in the message), or
+            a LiteRT file does not run in the LiteRT interpreter (it is
+            removed: an LSTM's TensorFlow ops).
+        InvalidArgumentError: an unknown format, or an output path that
+            cannot take it (a file for savedmodel, a folder for a file format).
 
     Example:
 
@@ -102,7 +108,7 @@ def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=
     """
     import keras
 
-    from keras_zoo import data, runs, training
+    from keras_zoo import data, runs
 
     if format not in FORMATS:
         raise InvalidArgumentError(
@@ -110,15 +116,16 @@ def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidArgumentError(f"`path` must be a file or folder path. Received: path={path!r}")
     path = os.fspath(path)
+    _check_output_path(path, format)
     if isinstance(model_or_run, keras.Model):
         model = model_or_run
     else:
-        model = training.load_model(model_or_run)
-        run_dir = training.run_dir_of(model_or_run)
+        model = runs.load_model(model_or_run)
+        run_dir = runs.run_dir_of(model_or_run)
         if raw_images is None and run_dir is not None:
             dataset = runs.read_json(os.path.join(run_dir, runs.CONFIG)).get("dataset")
-            if dataset in data.RECIPES:
-                raw_images = data.RECIPES[dataset].kind == "image"
+            if dataset in data.DATASETS:
+                raw_images = data.DATASETS[dataset].kind == "image"
     if format == "onnx":
         import importlib.util
 
@@ -138,4 +145,88 @@ def export(model_or_run, path, format="savedmodel", *, raw_images=None, verbose=
             f"{model.name} does not convert to {format}: {type(e).__name__}: {text[:600]}"
             f"{' ...' if len(text) > 600 else ''} (see the README's export table). "
             f"Received: format={format!r}") from e
+    if format == "litert":
+        _check_litert_file(path, model.name)
     return path
+
+
+# The words a user gives the output path in: the API's argument, the CLI's option.
+_PATH_NAMES = "`path` (CLI: --out)"
+
+
+def _check_output_path(path, format):
+    """Refuses an output path that cannot take the format, before anything is converted."""
+    if format == "savedmodel" and os.path.exists(path) and not os.path.isdir(path):
+        raise InvalidArgumentError(
+            f"{_PATH_NAMES} must be a folder for savedmodel; {path} is a file. Give a folder "
+            f"path (created if needed), or choose --format litert or onnx for one file. "
+            f"Received: path={path!r}")
+    if format != "savedmodel" and os.path.isdir(path):
+        raise InvalidArgumentError(
+            f"{_PATH_NAMES} must be a file for {format}; {path} is a folder. Give a file path, "
+            f"e.g. {os.path.join(path, 'model.tflite' if format == 'litert' else 'model.onnx')}"
+            f". Received: path={path!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise InvalidArgumentError(
+            f"{_PATH_NAMES} is below {parent}, which is a file, not a folder. "
+            f"Received: path={path!r}")
+
+
+def _litert_interpreter(path):
+    """The LiteRT interpreter of `path`: ai_edge_litert's if installed, else TensorFlow's."""
+    import warnings
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
+        warnings.simplefilter("ignore")
+        return Interpreter(model_path=path)
+
+
+def _check_litert_file(path, name):
+    """Runs the `.tflite` file once on zeros in the LiteRT interpreter; removes it if it cannot.
+
+    The converter falls back to TensorFlow ops (SELECT_TF_OPS, "Flex") for
+    what LiteRT lacks, such as an LSTM's or GRU's loop, and writes a file
+    that only an interpreter linked with the Flex delegate runs: not the pip
+    packages' (`ai_edge_litert`, `tf.lite`). A file that does not run here is
+    no export.
+
+    Raises:
+        ExportError: the interpreter cannot load or run the file.
+    """
+    import re
+
+    import numpy as np
+
+    try:
+        interpreter = _litert_interpreter(path)
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        interpreter.invoke()
+    except Exception as e:  # noqa: BLE001  the interpreter raises RuntimeError, ValueError, ...
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        text = " ".join(str(e).split())
+        flex = sorted(set(re.findall(r"\bFlex\w+", text)))
+        if flex or "Select TensorFlow op" in text:
+            ops = f" ({', '.join(flex)})" if flex else ""
+            raise ExportError(
+                f"{name} does not run as LiteRT: its file needs TensorFlow ops{ops} "
+                f"(SELECT_TF_OPS, as an LSTM's or GRU's loop does), which the LiteRT interpreter "
+                f"of the pip packages cannot run, so no file was kept. Export it as savedmodel "
+                f"(--format savedmodel) instead. Received: format='litert'") from None
+        raise ExportError(
+            f"{name} converted to LiteRT, but the LiteRT interpreter cannot run the file "
+            f"({type(e).__name__}: {text[:400]}), so no file was kept; export it as savedmodel "
+            f"instead. Received: format='litert'") from None

@@ -8,18 +8,23 @@ no traceback. For every row the files under the test's folder are the same
 before and after, and the output folder was not created.
 """
 
+import errno
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
 import zipfile
 
 import keras
+import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli, runs, training
+from keras_zoo import runs, training
+from keras_zoo.cli import commands as cli
+from keras_zoo.models.transformer import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"hidden_units": (8,)}
@@ -147,7 +152,41 @@ API_CASES = [
      kz.DamagedRunFileError, r"epoch-1\.weights\.h5 is not readable"),
     ("another process trains into the folder", lambda f: fit(output_dir=f["locked"])(f),
      kz.RunFolderInUseError, r"is in use by another keras-zoo process \(pid \d+\)"),
+    # integers are Python or NumPy integers, never bools or floats (issue 21)
+    ("integral NumPy float as batch size", fit(batch_size=np.float64(32.0)),
+     kz.InvalidArgumentError, r"positive integer\. Received: batch_size=np\.float64\(32\.0\)"),
+    ("bool as epochs", fit(epochs=True), kz.InvalidArgumentError, r"Received: epochs=True"),
+    ("NumPy bool as batch size", fit(batch_size=np.bool_(True)), kz.InvalidArgumentError,
+     r"Received: batch_size=np\.True_"),
+    # sampling options: one check each, NaN and infinities refused
+    ("temperature NaN", lambda f: generate(f["lm"], [2], 4, temperature=float("nan")),
+     kz.InvalidArgumentError, r"`temperature` must be a finite number >= 0\. Received: "
+     r"temperature=nan"),
+    ("temperature infinite", lambda f: generate(f["lm"], [2], 4, temperature=np.inf),
+     kz.InvalidArgumentError, r"Received: temperature=inf"),
+    ("top_p NaN", lambda f: generate(f["lm"], [2], 4, top_p=float("nan")),
+     kz.InvalidArgumentError, r"`top_p` must be a finite number in \(0, 1\]\. Received: top_p=nan"),
+    ("top_k above the vocabulary", lambda f: generate(f["lm"], [2], 4, top_k=10**6),
+     kz.InvalidArgumentError, r"`top_k` must be an integer in \[1, 32\]\. Received: top_k=1000000"),
+    ("top_k fractional", lambda f: generate(f["lm"], [2], 4, top_k=2.5), kz.InvalidArgumentError,
+     r"Received: top_k=2\.5"),
+    # export: the output path checked against the format; the file run before it is kept
+    ("savedmodel export into a file", lambda f: kz.export(f["run"], f["file"]),
+     kz.InvalidArgumentError, r"must be a folder for savedmodel; \S*notes\.txt is a file"),
+    ("litert export into a folder", lambda f: kz.export(f["run"], f["dir"], format="litert"),
+     kz.InvalidArgumentError, r"must be a file for litert; \S+ is a folder"),
+    ("LSTM exported to LiteRT (TensorFlow ops)",
+     lambda f: kz.export(f["lstm_run"], os.path.join(f["dir"], "lstm.tflite"), format="litert"),
+     kz.ExportError, r"lstm_seq2seq does not run as LiteRT: its file needs TensorFlow ops "
+     r"\(Flex\w+.*SELECT_TF_OPS.*pip packages cannot run, so no file was kept\. Export it as "
+     r"savedmodel"),
+    ("resume on another backend", lambda f: fit(output_dir=f["other_backend"])(f),
+     kz.InvalidArgumentError, r"unfinished run trained on the (\w+) backend, and this process "
+     r"runs \w+; resume it on \1 \(KERAS_BACKEND=\1\), pass overwrite=True"),
 ]
+
+# A language model with its vocabulary, shipped in the package.
+GENERATE = ["generate", "gpt_mini", "--weights", "tiny_corpus", "--prompt", "The "]
 
 # (id, argv, message regex); {out}, {file}, ... are replaced by the prepared paths.
 CLI_CASES = [
@@ -245,6 +284,26 @@ CLI_CASES = [
      r"config\.json is damaged: it has no 'dataset'"),
     ("info: unknown model", ["info", "vitt"], r"Unknown model 'vitt'\. Did you mean: vit"),
     ("list: unknown family", ["list", "--family", "cnns"], r"Unknown family 'cnns'"),
+    # issue 21: sampling options, export paths and formats, a resume on another backend
+    ("generate: NaN temperature", GENERATE + ["--temperature", "nan"],
+     r"`temperature` must be a finite number >= 0\. Received: temperature=nan"),
+    ("generate: infinite temperature", GENERATE + ["--temperature", "inf"],
+     r"Received: temperature=inf"),
+    ("generate: negative temperature", GENERATE + ["--temperature", "-1"],
+     r"Received: temperature=-1\.0"),
+    ("generate: NaN top-p", GENERATE + ["--top-p", "nan"],
+     r"`top_p` must be a finite number in \(0, 1\]\. Received: top_p=nan"),
+    ("generate: zero top-k", GENERATE + ["--top-k", "0"],
+     r"`top_k` must be an integer in \[1, \d+\]\. Received: top_k=0"),
+    ("export: savedmodel into a file", ["export", "{run}", "--out", "{file}"],
+     r"\(CLI: --out\) must be a folder for savedmodel; \S*notes\.txt is a file"),
+    ("export: litert into a folder", ["export", "{run}", "--format", "litert", "--out", "{dir}"],
+     r"must be a file for litert; \S+ is a folder"),
+    ("export: LSTM to LiteRT", ["export", "{lstm_run}", "--format", "litert",
+                                "--out", "{dir}/lstm.tflite"],
+     r"needs TensorFlow ops \(Flex\w+.*SELECT_TF_OPS.*--format savedmodel"),
+    ("train: resume on another backend", ["train", "mlp", "--output", "{other_backend}"],
+     r"unfinished run trained on the \w+ backend, and this process runs \w+"),
 ]
 
 
@@ -310,6 +369,23 @@ def files(tmp_path_factory):
             (folder / file).write_bytes(content)
         f[name] = str(folder)
     f["locked"] = str(root / "locked")
+    # A language model (vocabulary of 32) and an LSTM run, whose LiteRT file needs Flex ops.
+    f["lm"] = kz.create_model("gpt_mini", vocab_size=32, sequence_length=8, embed_dim=8,
+                              num_heads=2, ff_dim=8, num_layers=1)
+    lstm = root / "lstm_run"
+    lstm.mkdir()
+    kz.create_model("lstm_seq2seq", embedding_dim=4, units=8).save(str(lstm / "model.keras"))
+    runs.write_json(str(lstm / "config.json"), {"model": "lstm_seq2seq", "dataset": "addition"})
+    f["lstm_run"] = str(lstm)
+    # A run stopped on another Keras backend (its config.json says so; no metrics.json).
+    other = root / "other_backend"
+    kz.fit("mlp", "digits", epochs=1, steps_per_epoch=2, model_args=TINY, output_dir=str(other),
+           verbose=0)
+    (other / "metrics.json").unlink()
+    config = json.loads((other / "config.json").read_text())
+    config["versions"]["backend"] = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+    (other / "config.json").write_text(json.dumps(config))
+    f["other_backend"] = str(other)
     return f
 
 
@@ -347,7 +423,9 @@ def substitute(argv, f):
                          [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
 def test_api_bad_input(files, monkeypatch, call, error, match):
     if call == "replicas":  # as under JAX data parallelism over 8 devices
-        monkeypatch.setattr(training, "_batch_multiple", lambda strategy=None: 8)
+        from keras_zoo.training import plan
+
+        monkeypatch.setattr(plan, "batch_multiple", lambda strategy=None: 8)
         call = fit(batch_size=12)
     before = snapshot(files["dir"])
     with pytest.raises(error, match=match) as info:
@@ -427,3 +505,103 @@ def test_data_too_small_for_one_window_is_one_line_on_both_backends(tmp_path, ba
     assert re.match(r"error: Split 'train[^']*' of dataset 'tiny_corpus' has \d+ windows of 129 "
                     r"tokens, fewer than one batch of 100000", stderr[0]), stderr
     assert not os.path.exists(tmp_path / "run")
+
+
+# Issue 21: what a user may pass is taken, wherever it is taken.
+
+
+def test_numpy_integers_and_paths_are_taken_wherever_ints_and_paths_are(tmp_path):
+    data_dir = pathlib.Path(os.environ["TFDS_DATA_DIR"])  # conftest's, prepared once
+    out = tmp_path / "run"
+    result = kz.fit("mlp", "digits", epochs=np.int64(1), batch_size=np.int64(32),
+                    steps_per_epoch=np.int32(2), seed=np.int64(3), model_args=TINY,
+                    output_dir=out, data_dir=data_dir, verbose=0)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["batch_size"], config["epochs"], config["seed"]) == (32, 1, 3)
+    assert result.model is not None and os.path.isfile(out / "model.keras")
+    metrics = kz.evaluate(out, "digits", batch_size=np.int64(16), data_dir=data_dir)
+    assert set(metrics) == {"accuracy", "loss"}
+    batch = next(iter(kz.load_dataset("digits", "test", batch_size=np.int64(8),
+                                      seed=np.int64(1), data_dir=data_dir)))
+    assert batch[0].shape[0] == 8
+    assert kz.load_model(out).name == "mlp"
+    assert kz.export(out, tmp_path / "served") == str(tmp_path / "served")
+    assert (tmp_path / "served" / "saved_model.pb").is_file()
+    lm = kz.create_model("gpt_mini", vocab_size=32, sequence_length=8, embed_dim=8, num_heads=2,
+                         ff_dim=8, num_layers=1)
+    ids = generate(lm, np.array([2, 3]), np.int64(3), temperature=np.float32(0.5),
+                   top_k=np.int64(4), top_p=np.float64(0.9), seed=0)
+    assert ids.shape == (5,)
+
+
+def test_run_folder_made_unwritable_mid_run_is_exit_2_naming_the_path(tmp_path, capsys,
+                                                                       monkeypatch):
+    # As root `chmod a-w` does not stop a write: every write of the run folder after its
+    # first checkpoint fails as on a folder made read-only (chmod a-w, chattr +i) instead.
+    from keras_zoo.runs import folder
+
+    out = tmp_path / "run"
+    argv = ["train", "mlp", "--dataset", "digits", "--epochs", "3", "--steps-per-epoch", "2",
+            "--arg", "hidden_units=(8,)", "--seed", "0", "--output", str(out)]
+    real = folder._fsync
+
+    def unwritable_after_epoch_1(path):
+        if (out / "backup" / "state.json").exists() and str(path).startswith(str(out)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        real(path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(folder, "_fsync", unwritable_after_epoch_1)
+        assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.match(rf"error: Could not write {re.escape(str(out))}/\S+: Permission denied\. "
+                    r"What was saved before is intact; make the folder writable .*chmod u\+w.* "
+                    r"run the same command again to resume", err), err
+    assert runs.read_state(str(out))["epochs"] == 1
+    assert cli.main(argv) == 0  # writable again: the run resumes
+
+
+def test_a_permission_error_from_a_library_is_exit_2_naming_the_path(capsys, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), "/x/run/logs/events.out")
+
+    monkeypatch.setattr(kz, "fit", denied)
+    assert cli.main(["train", "mlp", "--dataset", "digits", "--output", "/x/run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: Permission denied on /x/run/logs/events.out "), err
+    assert "chmod u+w" in err and "internal error" not in err
+
+
+def _raw_stderr(argv, **env_changes):
+    """Exit code and every stderr line of a real `keras-zoo` process, as a user sees them."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    proc = subprocess.run([sys.executable, "-m", "keras_zoo.cli", *argv], capture_output=True,
+                          env=env, timeout=300)
+    return proc.returncode, proc.stderr.decode("utf-8", "replace").splitlines()
+
+
+def test_subprocess_lstm_to_litert_is_one_line_and_no_file(files):
+    out = os.path.join(files["dir"], "lstm.tflite")
+    code, stderr = _raw_stderr(["export", files["lstm_run"], "--format", "litert", "--out", out])
+    assert code == 2 and len(stderr) == 1, stderr  # the converter's Flex warning filtered
+    assert "SELECT_TF_OPS" in stderr[0] and "--format savedmodel" in stderr[0], stderr
+    assert not os.path.exists(out)
+
+
+def test_subprocess_home_not_writable_is_one_line(tmp_path):
+    # HOME a file: matplotlib can make no config folder there (even as root).
+    home = tmp_path / "home"
+    home.write_text("")
+    code, stderr = _raw_stderr(["train", "mlp", "--epochs", "0", "--output", str(tmp_path / "r")],
+                               HOME=str(home), XDG_CONFIG_HOME=None, XDG_CACHE_HOME=None,
+                               MPLCONFIGDIR=None)
+    assert code == 2 and stderr == ["error: `epochs` must be a positive integer. Received: "
+                                    "epochs=0"], stderr

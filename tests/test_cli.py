@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from keras_zoo import cli
+from keras_zoo.cli import commands as cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Native TensorFlow start-up lines (absl C++ logging); they ignore
@@ -135,7 +135,7 @@ def test_generate_text_from_a_language_model_run(tmp_path, capsys):
 
 
 def test_main_internal_error_exits_1_with_traceback_only_when_verbose(capsys, monkeypatch):
-    from keras_zoo import catalog
+    from keras_zoo.cli import catalog
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -153,3 +153,57 @@ def test_text_encoding_round_trips():
     ids = cli.encode("ab\nz", vocabulary, char_level=True)
     assert ids == [2, 3, 4, 1]
     assert cli.decode([0] + ids, vocabulary, char_level=True) == "ab\n[UNK]"
+
+
+def test_generate_streams_the_text_as_it_is_drawn(monkeypatch):
+    """Issue 21: `--length 100000` printed nothing for minutes; now each piece shows at once."""
+    import io
+
+    import keras_zoo as kz
+    from keras_zoo import weights
+    from keras_zoo.models import transformer
+
+    class Terminal(io.StringIO):
+        flushed = ""
+
+        def flush(self):
+            self.flushed = self.getvalue()
+
+    out = Terminal()
+    shown = []  # what the terminal showed when each piece was drawn
+    real = transformer.generate
+
+    def spy(model, ids, num_tokens, **kwargs):
+        shown.append(out.flushed)
+        return real(model, ids, num_tokens, **kwargs)
+
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(transformer, "generate", spy)
+    length = 2 * cli.STREAM_TOKENS + 5
+    assert cli.main(["generate", "gpt_mini", "--weights", "tiny_corpus", "--prompt", "The ",
+                     "--length", str(length), "--seed", "0", "--no-cache"]) == 0
+    pieces = shown[1:]  # the first call only checks the options
+    assert len(pieces) == 3
+    assert pieces[0] == "The "  # the prompt, before any token is drawn
+    assert all(a < b and b.startswith(a) for a, b in zip(pieces, pieces[1:]))
+    assert out.getvalue().startswith(pieces[-1]) and out.getvalue() != pieces[-1] + "\n"
+    # The same text as one call with the same seed.
+    monkeypatch.setattr(transformer, "generate", real)
+    vocabulary = list(weights.resolve("tiny_corpus", "gpt_mini").vocabulary)
+    model = kz.create_model("gpt_mini", weights="tiny_corpus")
+    ids = real(model, cli.encode("The ", vocabulary, True), length, temperature=0.8, top_k=10,
+               seed=0, use_cache=False)
+    assert out.getvalue() == cli.decode(ids, vocabulary, True) + "\n"
+
+
+def test_a_reader_that_goes_away_is_exit_141_without_a_message(monkeypatch, capsys):
+    """`keras-zoo generate ... | head -1`: the pipe closes under the command."""
+    import io
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["list"]) == 141
+    assert capsys.readouterr().err == ""

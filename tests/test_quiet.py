@@ -1,8 +1,12 @@
 """TensorFlow's native notices are kept off stderr; everything else passes."""
 
+import argparse
 import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,6 +88,50 @@ SEEN = [
     "fully read the dataset being cached. In order to avoid unexpected truncation of the dataset, "
     "the partially cached contents of the dataset  will be discarded. This can happen if you have "
     "an input pipeline similar to `dataset.cache().take(k).repeat()`.",
+    # XLA's first compiled function (`generate` with its key/value cache).
+    "I0000 00:00:1796603217.483320   21644 service.cc:153] XLA service 0x55974bf6e380 "
+    "initialized for platform Host (this does not guarantee that XLA will be used). Devices:",
+    "I0000 00:00:1796603217.483345   21644 service.cc:161]   StreamExecutor [0]: Host, Default "
+    "Version (Driver: 0.0.0; Runtime: 0.0.0; Toolkit: 0.0.0; DNN: 0.0.0)",
+    "I0000 00:00:1796603217.605641   21644 dump_mlir_util.cc:269] disabling MLIR crash "
+    "reproducer, set env var `MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.",
+    "I0000 00:00:1796603223.086246   21644 device_compiler.h:208] Compiled cluster using XLA!  "
+    "This line is logged at most once for the lifetime of the process.",
+    # The LiteRT converter and interpreter (`export --format litert`).
+    "W0000 00:00:1796603296.039296   22879 tf_tfl_flatbuffer_helpers.cc:364] Ignored "
+    "output_format.",
+    "W0000 00:00:1796603296.039366   22879 tf_tfl_flatbuffer_helpers.cc:367] Ignored "
+    "drop_control_dependency.",
+    "I0000 00:00:1796603296.040435   22879 reader.cc:83] Reading SavedModel from: /tmp/tmphgxubld4",
+    "I0000 00:00:1796603296.041064   22879 reader.cc:52] Reading meta graph with tags { serve }",
+    "I0000 00:00:1796603296.041080   22879 reader.cc:147] Reading SavedModel debug info (if "
+    "present) from: /tmp/tmphgxubld4",
+    "I0000 00:00:1796603296.048388   22879 mlir_graph_optimization_pass.cc:437] MLIR V1 "
+    "optimization pass is not enabled",
+    "I0000 00:00:1796603296.049328   22879 loader.cc:236] Restoring SavedModel bundle.",
+    "I0000 00:00:1796603296.094197   22879 loader.cc:220] Running initialization op on "
+    "SavedModel bundle at path: /tmp/tmphgxubld4",
+    "I0000 00:00:1796603296.109889   22879 loader.cc:471] SavedModel load for tags { serve }; "
+    "Status: success: OK. Took 69475 microseconds.",
+    "E0000 00:00:1796603430.556614   24244 node_def_util.cc:682] NodeDef mentions attribute "
+    "Truncate which is not in the op definition: Op<name=Identity; signature=input:T -> "
+    "output:T; attr=T:type> This may be expected if your graph generating binary is newer  "
+    "than this binary.",
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+]
+
+# The converter's warning about TensorFlow (Flex) ops: `export` reports it in one line.
+FLEX_WARNING = [
+    "W0000 00:00:1796603430.844165   24171 flatbuffer_export.cc:4237] TFLite interpreter needs "
+    "to link Flex delegate in order to run the model since it contains the following Select "
+    "TFop(s):",
+    "Flex ops: FlexTensorListReserve, FlexTensorListSetItem, FlexTensorListStack",
+    "Details:",
+    "\ttf.TensorListReserve(tensor<2xi32>, tensor<i32>) -> (tensor<!tf_type.variant<tensor<?x8x"
+    "f32>>>) : {device = \"\"}",
+    "\ttf.TensorListStack(tensor<!tf_type.variant<tensor<?x8xf32>>>, tensor<2xi32>) -> (tensor<1"
+    "x?x8xf32>) : {device = \"\", num_elements = 1 : i64}",
+    "See instructions: https://www.tensorflow.org/lite/guide/ops_select",
 ]
 
 # Lines that could be real errors: they must always pass.
@@ -136,6 +184,19 @@ def test_anything_that_could_be_an_error_passes():
     assert all(after_the_no_driver_notice.keep(line.encode()) for line in REAL if "303" not in line)
 
 
+def test_the_flex_warning_is_dropped_whole_and_nothing_after_it():
+    from keras_zoo._quiet import NoticeFilter
+
+    notices = NoticeFilter()
+    assert [line for line in FLEX_WARNING if notices.keep(line.encode() + b"\n")] == []
+    assert all(notices.keep(line.encode()) for line in FLEX_WARNING[1:] + REAL)
+    alone = NoticeFilter()  # its lines without its first one are not the warning
+    assert all(alone.keep(line.encode()) for line in FLEX_WARNING[1:])
+    cut_short = NoticeFilter()
+    cut_short.keep(FLEX_WARNING[0].encode())
+    assert cut_short.keep(b"error: a line of keras-zoo")
+
+
 def test_nested_filters_share_the_no_driver_notice(monkeypatch):
     """The CLI's filter sees TensorFlow's start-up, `fit`'s nested one the cuInit line."""
     from keras_zoo._quiet import NoticeFilter
@@ -173,3 +234,76 @@ def test_zoo_commands_print_no_native_notice_unless_verbose(tmp_path):
     assert _cli("evaluate", run) == ""
     verbose = _cli("evaluate", run, "--verbose")
     assert "cpu_feature_guard.cc" in verbose  # the native log really was there
+
+
+# Issue 21: every command starts and ends the same way (`cli.commands.main`), so none prints
+# a native notice: a cheap invocation of each, on one trained run folder.
+
+# Lines of TensorFlow's native logging (absl's prefix and its start-up lines), LiteRT's.
+NATIVE_NOTICE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\] "
+                           r"|WARNING: All log messages before absl::InitializeLog"
+                           r"|To enable the following instructions: "
+                           r"|INFO: Created TensorFlow Lite )")
+
+
+def _run(*argv):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "keras_zoo.cli", *argv], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run folder for the commands that read one; `train` is checked on its output."""
+    folder = tmp_path_factory.mktemp("every_command")
+    run = str(folder / "mlp")
+    proc = _run("train", "mlp", "--dataset", "digits", "--epochs", "1", "--steps-per-epoch", "2",
+                "--arg", "hidden_units=(8,)", "--seed", "0", "--output", run)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {"run": run, "dir": str(folder), "train": proc}
+
+
+# command -> its cheap invocation ({run} and {dir} from the fixture).
+EVERY_COMMAND = {
+    "list": ["list", "--family", "dense"],
+    "info": ["info", "mlp"],
+    "datasets": ["datasets"],
+    "recipe": ["recipe", "mlp", "--dataset", "digits"],
+    "train": None,  # the fixture's run
+    "evaluate": ["evaluate", "{run}"],
+    "generate": ["generate", "gpt_mini", "--weights", "tiny_corpus", "--prompt", "The ",
+                 "--length", "20", "--seed", "0"],  # XLA's notices, on TensorFlow
+    "weights": ["weights", "gpt_mini"],
+    "publish": ["publish", "{run}", "{dir}/published"],
+    "export": ["export", "{run}", "--format", "litert", "--out", "{dir}/mlp.tflite"],  # converter
+    "tune": ["tune", "mlp", "--dataset", "digits", "--trials", "1", "--epochs", "1",
+             "--arg", "hidden_units=(8,)", "--seed", "0", "--no-refit",
+             "--output", "{dir}/tune"],
+}
+
+
+def test_every_command_is_covered():
+    from keras_zoo.cli import commands
+
+    parser = commands.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(EVERY_COMMAND)
+
+
+@pytest.mark.parametrize("command", sorted(EVERY_COMMAND))
+def test_every_command_prints_no_native_notice(trained, command):
+    if EVERY_COMMAND[command] is None:
+        proc = trained["train"]
+    else:
+        proc = _run(*[arg.format(**trained) for arg in EVERY_COMMAND[command]])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip()  # it did its work
+    assert [line for line in proc.stderr.splitlines() if NATIVE_NOTICE.match(line)] == []
+
+
+def test_verbose_shows_the_native_notices_every_command_hides():
+    proc = _run(*EVERY_COMMAND["generate"], "--verbose")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cpu_feature_guard.cc" in proc.stderr  # TensorFlow's start-up
+    assert [line for line in proc.stderr.splitlines() if NATIVE_NOTICE.match(line)]
