@@ -14,7 +14,7 @@ module `__getattr__`), so the `keras-zoo` command answers `--help`, `list`,
 `info` and `datasets` without importing TensorFlow.
 """
 
-__version__ = "0.1.0"
+from keras_zoo._version import __version__  # noqa: F401
 
 # public name -> the module defining it.
 _EXPORTS = {
@@ -35,23 +35,23 @@ _EXPORTS = {
     "recipe": "keras_zoo.recipes",
     "ExportError": "keras_zoo.export",
     "export": "keras_zoo.export",
-    "ModelInfo": "keras_zoo.registry",
-    "create_model": "keras_zoo.registry",
-    "list_models": "keras_zoo.registry",
-    "model_info": "keras_zoo.registry",
-    "register_model": "keras_zoo.registry",
+    "ModelInfo": "keras_zoo.models",
+    "create_model": "keras_zoo.weights",
+    "list_models": "keras_zoo.models",
+    "model_info": "keras_zoo.models",
+    "register_model": "keras_zoo.models",
     "FitResult": "keras_zoo.training",
     "evaluate": "keras_zoo.training",
     "fit": "keras_zoo.training",
-    "load_model": "keras_zoo.training",
+    "load_model": "keras_zoo.runs",
     "WeightsEntry": "keras_zoo.weights",
     "enable_lora": "keras_zoo.weights",
     "list_weights": "keras_zoo.weights",
     "merge_lora": "keras_zoo.weights",
     "publish": "keras_zoo.weights",
     "register_weights": "keras_zoo.weights",
-    "TuneResult": "keras_zoo.tuning",
-    "tune": "keras_zoo.tuning",
+    "TuneResult": "keras_zoo.training",
+    "tune": "keras_zoo.training",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -64,7 +64,6 @@ def _load():
     from keras_zoo._quiet import filtered_stderr
 
     with filtered_stderr():  # TensorFlow's native start-up notices
-        importlib.import_module("keras_zoo.models")  # registers every model
         importlib.import_module("keras_zoo.data")  # registers the offline tfds builders
         for name, module in _EXPORTS.items():
             globals()[name] = getattr(importlib.import_module(module), name)

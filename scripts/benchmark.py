@@ -23,7 +23,7 @@ the text models. `keras_zoo.fit` reads them through the real recipes and
 pipeline (tfds storage replaced with `tfds.testing.mock_data`).
 
     python scripts/benchmark.py --quick          # about a minute
-    python scripts/benchmark.py --repeats 5      # the README table
+    python scripts/benchmark.py --repeats 5      # the table in docs/performance.md
     python scripts/benchmark.py --model simple_cnn --ablate
 
 Absolute numbers vary from machine to machine (and with load); the ratios
@@ -193,7 +193,8 @@ def fit_zoo(name, case, raw, seed):
 def numpy_arrays(name, case, raw):
     """The zoo's arrays of a case, for the keras-io side: train, validation, test, model args."""
     import keras_zoo as kz
-    from keras_zoo import registry, training
+    from keras_zoo import training
+    from keras_zoo.models import registry
 
     with offline_data(raw):
         prepared = kz.data.prepare(case.dataset)
@@ -260,6 +261,7 @@ def pipeline_speed(case, raw, batches, vocabulary):
 def naive_speed(case, raw, batches, vocabulary):
     """Examples/s of a naive pipeline: a per-example Python map, no parallelism, no prefetch."""
     import tensorflow as tf
+
     import keras_zoo as kz
 
     batch = kz.data.dataset_spec(case.dataset).batch_size
@@ -291,7 +293,7 @@ def forward_flops(model):
     """Multiply-add FLOPs of one example's forward pass (convs, dense, recurrences, attention)."""
     import keras
 
-    from keras_zoo.layers import TransformerBlock
+    from keras_zoo.models.layers import TransformerBlock
 
     def input_shape(layer):  # a layer called with a mask has a list of inputs
         inputs = layer.input
@@ -402,7 +404,7 @@ def benchmark_model(name, case, repeats, pipeline_batches, log):
 
 def ablate_model(name, case, repeats, log):
     """Each default alone, on the keras-io side (numpy into model.fit), interleaved."""
-    from keras_zoo import defaults
+    from keras_zoo.distribute import defaults
 
     raw = make_data(case)
     arrays, args, batch = numpy_arrays(name, case, raw)

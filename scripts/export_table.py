@@ -3,18 +3,16 @@
 For every registered model (its tiny test variant) and format, exports it with
 `kz.export`, runs the result in its own runtime (`tf.saved_model.load`,
 `tf.lite.Interpreter`, `onnxruntime`) on raw inputs and compares with Keras.
-Prints the README's export table.
+Prints the export table of docs/weights-and-export.md.
 
     python scripts/export_table.py                 # add tf2onnx, onnx, onnxruntime for ONNX
 """
 
 import argparse
-import sys
 import tempfile
 
 import keras_zoo as kz
 from keras_zoo.export import serving_model
-
 
 
 def raw_inputs(name, model, seed=0):

@@ -5,7 +5,7 @@ python scripts/fsync_cost.py --pairs 5 --epochs 6
 ```
 
 Trains `mlp` on `digits` (offline) into a fresh run folder, once with
-`keras_zoo.runs.DURABLE` on and once off, as adjacent pairs in one process
+`keras_zoo.runs.folder.DURABLE` on and once off, as adjacent pairs in one process
 (this machine's speed swings from minute to minute), and reports each
 side's median epoch time (epochs 2 and later; every epoch end commits the
 resume state, `history.csv` and, when the validation loss improved,

@@ -2,7 +2,7 @@
 
 Each (model, dataset) below is fitted with its recipe (`kz.fit` defaults),
 saved as a run folder under --runs, then published (`kz.publish`) into
-keras_zoo/pretrained/ as `<model>-<dataset>.weights.h5` and its entry JSON
+keras_zoo/weights/pretrained/ as `<model>-<dataset>.weights.h5` and its entry JSON
 (sha256, metrics, recipe, versions). Rerunning resumes or reuses finished runs.
 
     python scripts/make_weights.py                     # all five, recipe defaults

@@ -1,4 +1,4 @@
-"""Measures what `keras_zoo.memory` estimates, on JAX (no library logic here).
+"""Measures what `keras_zoo.distribute.memory` estimates, on JAX (no library logic here).
 
 1. Weights per device of a model sharded over each ("batch", "model") mesh
    of 8 fake CPU devices (`strategy="model_parallel:BxM"`).
@@ -20,11 +20,12 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import jax  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_zoo as kz  # noqa: E402
-from keras_zoo import distribute, levers, memory, sharding  # noqa: E402
+from keras_zoo import distribute
+from keras_zoo.distribute import memory, sharding
+from keras_zoo.training import levers
 
 
 def weights_per_device(name, args, mesh):

@@ -41,7 +41,7 @@ def texts_and_labels(split, length):
 
     from keras_zoo import data
 
-    recipe = data.RECIPES[LABELLED]
+    recipe = data.DATASETS[LABELLED]
     dataset = tfds.load(recipe.builder_name, split=split)
     examples = list(tfds.as_numpy(dataset))
     return ([e["text"].decode("utf-8")[:length] for e in examples],
@@ -55,7 +55,7 @@ def baselines(seed):
 
     from keras_zoo import data
 
-    recipe = data.RECIPES[LABELLED]
+    recipe = data.DATASETS[LABELLED]
     length = recipe.sequence_length
     x, y = texts_and_labels(f"{recipe.train_split}+{recipe.validation_split}", length)
     x_test, y_test = texts_and_labels(recipe.test_split, length)

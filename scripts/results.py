@@ -88,7 +88,6 @@ def run_metadata():
 
 
 def rows_for(selected, seeds, workdir):
-    import keras_zoo as kz
     from keras_zoo import recipes
 
     meta = run_metadata()

@@ -41,9 +41,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from sklearn.linear_model import LogisticRegression
 
-    from keras_zoo.data.recipes import RECIPES
+    from keras_zoo.data.entries import DATASETS
 
-    recipe = RECIPES[args.dataset]
+    recipe = DATASETS[args.dataset]
     train_pos, train_counts, train_y = _features(args.dataset, recipe.train_split)
     test_pos, test_counts, test_y = _features(args.dataset, recipe.test_split)
     for label, train_x, test_x in (("positions", train_pos, test_pos),

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import archive
+from keras_zoo.runs import archive
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NATIVE_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")

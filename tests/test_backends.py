@@ -81,3 +81,45 @@ def test_builds_trains_and_reloads_on_jax(name, jax_results):
     assert result["dtype"] == "float32" and result["finite"]
     assert result["weights_changed"], "the training step did not update the weights"
     assert result["reload_diff"] < 1e-5
+
+
+# The IMDB pipeline keeps each review's last 200 tokens; it once did so with
+# `TextVectorization(ragged=True)`, which raises on JAX, so every text
+# classifier failed on `imdb_reviews` there. The same checks on both backends.
+_IMDB = r"""
+import json
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+import keras_zoo as kz
+
+words = [f"w{i}" for i in range(300)]
+texts = [" ".join(words), " ".join(words[:5])]
+
+def as_dataset(self, split, **kwargs):
+    return tf.data.Dataset.from_tensor_slices({"text": texts * 8, "label": [1, 0] * 8})
+
+with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+    ds = kz.load_dataset("imdb_reviews", "test", batch_size=2, vocabulary=["", "[UNK]", *words])
+    x = np.asarray(next(iter(ds))[0])
+    result = kz.fit("transformer_classifier", "imdb_reviews", epochs=1, steps_per_epoch=1,
+                    batch_size=4, verbose=0, model_args={"embed_dim": 8, "num_heads": 1, "ff_dim": 8})
+print(json.dumps({"backend": keras.backend.backend(), "shape": list(x.shape),
+                  "first": x[0].tolist(), "second": x[1].tolist(),
+                  "metrics": sorted(result.metrics)}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_imdb_pipeline_keeps_the_last_tokens_and_trains_on_both_backends(backend):
+    run = subprocess.run(
+        [sys.executable, "-c", _IMDB], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend and result["shape"] == [2, 200]
+    assert result["first"] == [i + 2 for i in range(100, 300)]  # w100 ... w299
+    assert result["second"] == [2, 3, 4, 5, 6] + [0] * 195
+    assert result["metrics"] == ["accuracy", "loss"]

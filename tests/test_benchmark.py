@@ -7,7 +7,7 @@ import os
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import defaults
+from keras_zoo.distribute import defaults
 
 _SCRIPTS = os.path.join(os.path.dirname(__file__), os.pardir, "scripts")
 

@@ -77,7 +77,7 @@ def test_a_classifier_fine_tunes_from_a_pretrained_run(tmp_path):
     pretrained.save(run)
     model = kz.create_model("bert_classifier", vocab_size=30, sequence_length=20,
                             max_sequence_length=32, num_classes=2, **TINY)
-    copied = bert.load_encoder_weights(model, run)
+    copied = bert.load_encoder_weights(model, kz.load_model(run))
     assert copied == ["embedding", "block_1", "final_norm"]
     for name in copied:
         for mine, theirs in zip(model.get_layer(name).get_weights(),
@@ -91,6 +91,8 @@ def test_a_classifier_fine_tunes_from_a_pretrained_run(tmp_path):
                             max_sequence_length=32, **TINY)
     with pytest.raises(kz.InvalidArgumentError, match="'embedding'.*vocab_size"):
         bert.load_encoder_weights(other, pretrained)
+    with pytest.raises(kz.InvalidArgumentError, match="must be a keras.Model"):
+        bert.load_encoder_weights(other, run)
     with pytest.raises(kz.InvalidArgumentError, match="none of the encoder's layers"):
         bert.load_encoder_weights(other, kz.create_model("mlp"))
     with pytest.raises(kz.InvalidArgumentError, match="max_sequence_length"):

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import catalog, errors
+from keras_zoo import errors
+from keras_zoo.cli import catalog
 
 
 def test_catalog_file_is_generated_from_the_registry():
@@ -14,7 +15,7 @@ def test_catalog_file_is_generated_from_the_registry():
     built = catalog.build()
     with open(catalog._DATA_FILE, encoding="utf-8") as f:
         text = f.read()
-    assert text == catalog.render(built), "stale: run `python -m keras_zoo.catalog`"
+    assert text == catalog.render(built), "stale: run `python -m keras_zoo.cli.catalog`"
     assert catalog.models() == built["models"]
     for name in kz.list_models():
         assert catalog.models()[name]["params"] == kz.create_model(name).count_params()
@@ -67,7 +68,8 @@ def test_the_models_whose_reference_dataset_needs_a_download():
 
 @pytest.mark.parametrize("name", NOT_OFFLINE)
 def test_first_train_offline_names_a_dataset_that_fits(name, tmp_path):
-    from keras_zoo import cli, data, training
+    from keras_zoo import data, training
+    from keras_zoo.cli import commands as cli
 
     info = kz.model_info(name)
     hint = cli.offline_hint(name, str(tmp_path))
@@ -85,7 +87,7 @@ def test_first_train_offline_names_a_dataset_that_fits(name, tmp_path):
 
 
 def test_offline_models_get_no_hint():
-    from keras_zoo import cli
+    from keras_zoo.cli import commands as cli
 
     assert cli.offline_hint("mlp") is None and cli.offline_hint("gpt_mini") is None
 

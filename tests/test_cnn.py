@@ -32,7 +32,7 @@ def test_resnet20_matches_the_paper_size_and_its_recipe_decays_weights():
 
 
 def test_option_a_shortcut_subsamples_and_pads_zero_channels():
-    from keras_zoo.layers import ShortcutA
+    from keras_zoo.models.layers import ShortcutA
 
     x = np.arange(2 * 4 * 4 * 2, dtype="float32").reshape(2, 4, 4, 2)
     y = keras.ops.convert_to_numpy(ShortcutA(2, 4)(x))

@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 from keras_zoo import data, errors
 from keras_zoo.data import offline
 
-TFDS_DATASETS = sorted(n for n, r in data.RECIPES.items() if r.source == "tfds")
+TFDS_DATASETS = sorted(n for n, r in data.DATASETS.items() if r.source == "tfds")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_unknown_name():
         data.load_dataset("no_such_data")
 
 
-@pytest.mark.parametrize("name", [n for n in TFDS_DATASETS if data.RECIPES[n].kind == "image"])
+@pytest.mark.parametrize("name", [n for n in TFDS_DATASETS if data.DATASETS[n].kind == "image"])
 def test_image_recipes_under_mock(name):
     spec = data.dataset_spec(name)
     with tfds.testing.mock_data(num_examples=20):
@@ -117,7 +117,7 @@ def test_text_recipe_under_mock():
 def test_imdb_keeps_the_last_tokens_as_keras_io():
     # keras.utils.pad_sequences (keras-io's IMDB examples) keeps a long
     # review's last `maxlen` words; short ones are padded (here after them).
-    assert data.RECIPES["imdb_reviews"].keep_tokens == "last"
+    assert data.DATASETS["imdb_reviews"].keep_tokens == "last"
     words = [f"w{i}" for i in range(300)]
     vocabulary = ["", "[UNK]", *words]
     texts = [" ".join(words), " ".join(words[:5])]
@@ -165,7 +165,7 @@ def test_digits(data_dir):
 
 
 def test_addition(data_dir):
-    recipe = data.RECIPES["addition"]
+    recipe = data.DATASETS["addition"]
     vocabulary = np.array(["", "[UNK]", *recipe.vocabulary])
     assert data.dataset_spec("addition").vocab_size == len(vocabulary) == 13
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli
+from keras_zoo.cli import commands as cli
 from keras_zoo.data import folders
 
 TINY = {"hidden_units": (8,)}

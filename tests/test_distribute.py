@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 import keras_zoo as kz
-from keras_zoo import defaults, distribute, training
+from keras_zoo import distribute
+from keras_zoo.distribute import defaults
 
 
 def _run(code, timeout=120, **env):

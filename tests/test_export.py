@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli
+from keras_zoo.cli import commands as cli
 from keras_zoo.export import serving_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,7 +4,7 @@ import keras
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import training
+from keras_zoo.training import loop
 
 
 class _Batches(keras.callbacks.Callback):
@@ -32,11 +32,11 @@ def test_progress_ends_at_the_real_epoch(capsys):
 @pytest.mark.parametrize("spe, steps, expected", [(16, 44, 11), (16, 4, 4), (16, 20, 10),
                                                   (16, 43, 1), (16, None, 16), (1, 44, 1)])
 def test_dividing(spe, steps, expected):
-    assert training._dividing(spe, steps) == expected
+    assert loop._dividing(spe, steps) == expected
 
 
 def test_train_without_output_says_nothing_was_saved(capsys):
-    from keras_zoo import cli
+    from keras_zoo.cli import commands as cli
 
     assert cli.main(["train", "mlp", "--dataset", "digits", "--epochs", "1",
                      "--arg", "hidden_units=(4,)"]) == 0
@@ -44,7 +44,7 @@ def test_train_without_output_says_nothing_was_saved(capsys):
 
 
 def test_gan_generate_writes_samples_png_by_default(tmp_path, monkeypatch, capsys):
-    from keras_zoo import cli
+    from keras_zoo.cli import commands as cli
 
     info = kz.model_info("dcgan")
     kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=2, model_args=dict(info.tiny),
@@ -57,7 +57,7 @@ def test_gan_generate_writes_samples_png_by_default(tmp_path, monkeypatch, capsy
 
 @pytest.mark.parametrize("epochs", [1, 2, 3, 30])
 def test_curves_tick_whole_epochs(epochs):
-    from keras_zoo import plots
+    from keras_zoo.runs import plots
 
     history = {"loss": [1.0 / (e + 1) for e in range(epochs)],
                "val_loss": [1.1 / (e + 1) for e in range(epochs)]}

@@ -66,9 +66,9 @@ def test_tune_leaves_op_determinism_as_it_was(tmp_path):
         def on_train_begin(self, logs=None):
             seen.append(tf_config.is_op_determinism_enabled())
 
-    from keras_zoo import training
+    from keras_zoo.training import loop
 
-    fit_one = training._train_and_test
+    fit_one = loop._train_and_test
 
     def train_and_test(plan, prepared):  # every trial and the refit: seeded, so deterministic
         return fit_one(dataclasses.replace(plan, callbacks=(*plan.callbacks, Sees())),
@@ -76,7 +76,7 @@ def test_tune_leaves_op_determinism_as_it_was(tmp_path):
 
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(training, "_train_and_test", train_and_test)
+            patch.setattr(loop, "_train_and_test", train_and_test)
             kz.tune("mlp", "digits", {"learning_rate": [0.01, 0.02]}, trials=1, epochs=1,
                     model_args={"hidden_units": (8,)}, output_dir=str(tmp_path / "search"),
                     verbose=0)

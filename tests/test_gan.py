@@ -1,4 +1,4 @@
-"""DCGAN training, sampling, saving, and the PNG pictures of keras_zoo.plots."""
+"""DCGAN training, sampling, saving, and the PNG pictures of keras_zoo.runs.plots."""
 
 import os
 
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import plots
 from keras_zoo.models import gan
-from keras_zoo.models.gan import DCGAN, SampleGrid, dcgan, diff_augment, sample_images
+from keras_zoo.models.gan import DCGAN, dcgan, diff_augment, sample_images
+from keras_zoo.runs import plots
+from keras_zoo.training.callbacks import SampleGrid
 
 
 def _squares(num=32, size=8, seed=0):

@@ -10,8 +10,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import keras_zoo as kz
-from keras_zoo import gan_metrics
 from keras_zoo.models import gan
+from keras_zoo.training import gan_metrics
 
 TINY = dict(kz.model_info("dcgan").tiny)  # latent_dim and filters
 
@@ -106,8 +106,8 @@ def test_a_second_process_waits_for_the_judge_being_fitted(monkeypatch, tmp_path
     def fit(*args, **kwargs):
         raise AssertionError("fitted the judge while another process was fitting it")
 
-    monkeypatch.setattr("keras_zoo.training.fit", fit)
-    monkeypatch.setattr("keras_zoo.training.load_model", lambda path: ("loaded", path))
+    monkeypatch.setattr("keras_zoo.training.loop.fit", fit)
+    monkeypatch.setattr("keras_zoo.runs.loading.load_model", lambda path: ("loaded", path))
     assert gan_metrics.classifier("digits") == ("loaded", folder)
     assert holder.wait(timeout=60) == 0
 

@@ -11,8 +11,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import keras_zoo as kz
-from keras_zoo import data  # noqa: F401  registers the offline tfds builders
-from keras_zoo import precision, training
+from keras_zoo import (
+    data,  # noqa: F401  registers the offline tfds builders
+    training,
+)
+from keras_zoo.distribute import precision
 
 CLASSIFIER_TASKS = ("classification", "image_classification", "text_classification")
 

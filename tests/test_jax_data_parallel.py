@@ -109,7 +109,7 @@ def test_pad_batches_scales_given_sample_weights():
 def test_padded_evaluation_equals_unpadded(name, args):
     """Exact on any backend: token-level outputs, and a regularization loss."""
     import keras_zoo as kz
-    from keras_zoo.training import compile_model
+    from keras_zoo.training.compile import compile_model
     from tests.helpers import sample_batch, tiny_model
 
     keras.utils.set_random_seed(0)

@@ -1,4 +1,4 @@
-"""Tests of the shared custom layers in `keras_zoo.layers`.
+"""Tests of the shared custom layers in `keras_zoo.models.layers`.
 
 For each layer: build, output shape, a training step, the `get_config` /
 `from_config` round trip and `serialize_keras_object` / deserialize.
@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 from keras_zoo.errors import InvalidArgumentError
-from keras_zoo.layers import (MaskedAveragePooling1D, PatchEmbedding, TokenAndPositionEmbedding,
-                              TransformerBlock)
+from keras_zoo.models.layers import (
+    MaskedAveragePooling1D,
+    PatchEmbedding,
+    TokenAndPositionEmbedding,
+    TransformerBlock,
+)
 
 RNG = np.random.default_rng(0)
 TOKENS = RNG.integers(0, 30, size=(4, 10)).astype("int32")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli, memory
+from keras_zoo.cli import commands as cli
+from keras_zoo.distribute import memory
 from keras_zoo.models import transformer
 from tests.helpers import sample_batch, tiny_model
 
@@ -120,8 +121,8 @@ def test_bad_levers_are_refused(kwargs, match):
 
 
 def _train(batch_size, accumulate, initial, x, y):
-    from keras_zoo import levers
-    from keras_zoo.training import compile_model
+    from keras_zoo.training import levers
+    from keras_zoo.training.compile import compile_model
 
     model = kz.create_model("mlp", hidden_units=(16,), dropout=0.0)
     model.set_weights(initial)
@@ -152,14 +153,14 @@ def test_fit_accumulates_through_the_optimizer():
     optimizer = result.model.optimizer
     assert optimizer.gradient_accumulation_steps == 2
     assert int(optimizer.iterations) == 2  # updates, not batches
-    from keras_zoo.levers import PerUpdateSchedule
+    from keras_zoo.training.levers import PerUpdateSchedule
 
     assert isinstance(optimizer._learning_rate, PerUpdateSchedule)
 
 
 def test_remat_gives_the_same_losses():
-    from keras_zoo import levers
-    from keras_zoo.training import compile_model
+    from keras_zoo.training import levers
+    from keras_zoo.training.compile import compile_model
 
     args = {"dropout": 0.0, "num_layers": 2}
     x, y = sample_batch("gpt_mini", tiny_model("gpt_mini"), batch_size=4)
@@ -211,12 +212,12 @@ def test_estimate_counts_what_jax_saves_and_remat_saves_less():
     for the backward pass; remat keeps under a fifth of them, and its estimate (block
     inputs plus one block recomputed) bounds what it keeps; with the flag that keeps
     XLA:CPU from merging the recomputation away, the compiled step needs less memory."""
-    from keras_zoo import levers
-
     import json
     import os
     import subprocess
     import sys
+
+    from keras_zoo.training import levers
 
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_FLAGS": levers.XLA_CPU_REMAT_FLAG}

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import keras_zoo as kz
-from keras_zoo.training import compile_model
+from keras_zoo.training.compile import compile_model
 from tests.helpers import sample_batch, tiny_args, tiny_model
 
 MODELS = kz.list_models()
@@ -33,7 +33,7 @@ _BUILD_LIMIT = 20_000_000
 
 
 def _default_build_args(name):
-    from keras_zoo import memory
+    from keras_zoo.distribute import memory
 
     if memory.has_estimate(name) and memory.count_parameters(name) > _BUILD_LIMIT:
         return {"num_layers": 1}
@@ -45,7 +45,7 @@ def test_builds_with_defaults(name):
     args = _default_build_args(name)
     model = kz.create_model(name, **args)
     if args:
-        from keras_zoo import memory
+        from keras_zoo.distribute import memory
 
         assert model.count_params() == memory.count_parameters(name, **args)
     assert isinstance(model, keras.Model)

@@ -1,4 +1,4 @@
-"""Several JAX processes (keras_zoo.multi_process): two processes on 127.0.0.1.
+"""Several JAX processes (keras_zoo.distribute.multi_process): two processes on 127.0.0.1.
 
 Each process has 2 fake CPU devices (`XLA_FLAGS`), so the two together train
 on 4 devices over Gloo, as a single process with 4 devices does. The
@@ -21,7 +21,8 @@ import pytest
 import tensorflow as tf
 
 import keras_zoo as kz
-from keras_zoo import distribute, multi_process, sharding
+from keras_zoo import distribute
+from keras_zoo.distribute import multi_process, sharding
 from tests.helpers import free_ports, run_together
 
 # name: (model, dataset, strategy, model_args). model_parallel has layouts for Transformers.

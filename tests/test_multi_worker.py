@@ -1,4 +1,4 @@
-"""Multi-worker training (keras_zoo.multi_worker): two worker processes on 127.0.0.1."""
+"""Multi-worker training (keras_zoo.training.multi_worker): two worker processes on 127.0.0.1."""
 
 import json
 import os

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import metrics, recipes
+from keras_zoo import recipes
+from keras_zoo.models import metrics
 from tests.test_cli import assert_bad_input, run
 
 
@@ -123,7 +124,7 @@ def test_validation_never_reads_the_test_split():
 
 
 def test_best_checkpoint_restores_the_epoch_validation_chose():
-    from keras_zoo.callbacks import BestCheckpoint
+    from keras_zoo.training.callbacks import BestCheckpoint
 
     model = kz.create_model("mlp", hidden_units=(4,))
     best = BestCheckpoint(monitor="val_loss")

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import registry
+from keras_zoo.models import registry
 
 
 def test_list_models_covers_five_families():

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import callbacks, cli, runs, training
+from keras_zoo import runs, training
+from keras_zoo.cli import commands as cli
+from keras_zoo.training import callbacks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"hidden_units": (8,)}

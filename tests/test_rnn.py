@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from keras_zoo.errors import InvalidArgumentError
-from keras_zoo.models.rnn import bilstm_classifier, gru_classifier, lstm_classifier, lstm_seq2seq
+from keras_zoo.models.rnn import (
+    bilstm_classifier,
+    gru_classifier,
+    lstm_classifier,
+    lstm_seq2seq,
+)
 
 
 def _lstm(units, inputs):

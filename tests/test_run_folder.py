@@ -21,7 +21,9 @@ import keras
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli, runs
+from keras_zoo import runs
+from keras_zoo.cli import commands as cli
+from keras_zoo.runs import folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NATIVE_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
@@ -280,7 +282,7 @@ def test_fit_releases_its_lock_when_it_ends_or_fails(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Killed):
         fit_mlp(out, callbacks=[DieAtEpoch(1)])
-    assert runs._HELD == {}
+    assert folder._HELD == {}
     holder = hold_lock(out)  # another process can take the folder over at once
     holder.kill()
     holder.wait()

@@ -63,7 +63,7 @@ def test_test_split_is_a_hash_of_the_name_disjoint_and_stable(examples):
 
 def test_views_share_one_builder_and_the_corpus_characters():
     specs = {name: kz.dataset_spec(name) for name in VIEWS}
-    assert all(data.RECIPES[name].builder_name == "stdlib_docstrings" for name in VIEWS)
+    assert all(data.DATASETS[name].builder_name == "stdlib_docstrings" for name in VIEWS)
     assert specs["stdlib_docstrings"].num_classes == specs["stdlib_docstrings_10pct"].num_classes == 8
     assert {s.vocab_size for s in specs.values()} == {kz.dataset_spec("tiny_corpus").vocab_size}
     assert {s.sequence_length for s in specs.values()} == {128}
@@ -80,7 +80,7 @@ def test_views_share_one_builder_and_the_corpus_characters():
 
 
 def test_text_view_reads_the_training_docstrings_only():
-    recipe = data.RECIPES["stdlib_docstrings_text"]
+    recipe = data.DATASETS["stdlib_docstrings_text"]
     assert all(s.startswith("train[") for s in
                (recipe.train_split, recipe.validation_split, recipe.test_split))
     prepared = data.prepare("stdlib_docstrings_text", batch_size=4)

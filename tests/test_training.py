@@ -52,7 +52,7 @@ def mlp_run(tmp_path_factory):
 
 
 def test_compile_defaults_per_task():
-    from keras_zoo.metrics import SparseCrossentropy
+    from keras_zoo.models.metrics import SparseCrossentropy
 
     defaults = training.compile_defaults("image_classification")
     assert isinstance(defaults["optimizer"], keras.optimizers.Adam)
@@ -107,7 +107,7 @@ def test_get_strategy_names():
 
 
 def test_resolve_precision_uses_the_device_defaults():
-    from keras_zoo import defaults
+    from keras_zoo.distribute import defaults
 
     device = distribute.device_kind()
     assert device == "cpu"  # this machine; the per-device choices are tested in test_benchmark
@@ -190,7 +190,7 @@ def test_resume_after_interruption(tmp_path):
 
 
 def test_run_state_never_counts_an_epoch_twice(tmp_path):
-    from keras_zoo.callbacks import RunState
+    from keras_zoo.training.callbacks import RunState
 
     model = kz.create_model("mlp", input_shape=(4,), num_classes=2, hidden_units=(4,))
     first = RunState(str(tmp_path))

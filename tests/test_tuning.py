@@ -10,8 +10,9 @@ import sys
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli, training, tuning
+from keras_zoo.cli import commands as cli
 from keras_zoo.data import pipeline
+from keras_zoo.training import loop, tuning
 
 # A tiny mlp and one-epoch trials: each trial takes about a second.
 TINY = dict(model_args={"hidden_units": [8]}, recipe={"epochs": 1}, epochs=1)
@@ -95,8 +96,8 @@ def test_search_never_reads_the_test_split_then_refits_and_tests_once(tmp_path, 
 
     # The same call again resumes the finished search: no new trial, then the refit.
     calls = []
-    train = training._train_and_test
-    monkeypatch.setattr(training, "_train_and_test",
+    train = loop._train_and_test
+    monkeypatch.setattr(loop, "_train_and_test",
                         lambda *a, **k: calls.append(1) or train(*a, **k))
     again = kz.tune("mlp", "digits", SPACE, trials=3, output_dir=out, seed=3, verbose=0, **TINY)
     assert len(calls) == 1  # the refit only
@@ -140,7 +141,7 @@ def test_best_config_reruns_with_train_config(tmp_path, capsys):
 
 def test_a_killed_search_resumes_where_it_stopped(tmp_path, monkeypatch):
     out = tmp_path / "tune"
-    train = training._train_and_test
+    train = loop._train_and_test
     calls = []
 
     def killed_at_second_trial(*args, **kwargs):
@@ -149,14 +150,14 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(training, "_train_and_test", killed_at_second_trial)
+    monkeypatch.setattr(loop, "_train_and_test", killed_at_second_trial)
     with pytest.raises(KeyboardInterrupt):
         kz.tune("mlp", "digits", SPACE, trials=3, output_dir=out, seed=5, refit=False,
                 verbose=0, **TINY)
     first = json.loads((out / tuning.SEARCH / "trial_0" / "trial.json").read_text())
     assert first["status"] == "COMPLETED"
     calls.clear()
-    monkeypatch.setattr(training, "_train_and_test",
+    monkeypatch.setattr(loop, "_train_and_test",
                         lambda *a, **k: calls.append(1) or train(*a, **k))
     result = kz.tune("mlp", "digits", SPACE, trials=3, output_dir=out, seed=5, refit=False,
                      verbose=0, **TINY)

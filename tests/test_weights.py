@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import keras_zoo as kz
-from keras_zoo import cli, weights
+from keras_zoo import weights
+from keras_zoo.cli import commands as cli
+from keras_zoo.weights import entries
 from tests.helpers import sample_batch, tiny_model
 
 CNN_ARGS = dict(filters=(4, 8))
@@ -32,7 +34,7 @@ def registered(cnn_run):
     run_dir, entry = cnn_run
     kz.register_weights(os.path.join(entry.folder, f"{entry.model}-{entry.name}.json"))
     yield entry
-    weights._REGISTERED.pop((entry.model, entry.name), None)
+    entries._REGISTERED.pop((entry.model, entry.name), None)
 
 
 @pytest.fixture
@@ -139,7 +141,7 @@ def test_truncated_shipped_file_is_refused_by_its_hash(cnn_run, tmp_path):
         with pytest.raises(kz.WeightsError, match=r"corrupt or truncated: its sha256 is"):
             kz.create_model("simple_cnn", weights=entry.name)
     finally:
-        weights._REGISTERED.pop((entry.model, entry.name))
+        entries._REGISTERED.pop((entry.model, entry.name))
 
 
 def test_truncated_weights_file_without_hash_is_a_clear_error(cnn_run, tmp_path):
@@ -333,7 +335,7 @@ def test_cli_publish_weights_and_train_from_weights(cnn_run, tmp_path, capsys, m
                          "--freeze", "backbone", "--epochs", "1", "--steps-per-epoch", "1"]) == 0
         assert "Backbone frozen" in capsys.readouterr().out
     finally:
-        weights._REGISTERED.pop(("simple_cnn", "cli"), None)
+        entries._REGISTERED.pop(("simple_cnn", "cli"), None)
     assert cli.main(["publish", str(tmp_path), out]) == 2
     assert "Not a run folder" in capsys.readouterr().err
 
@@ -351,7 +353,7 @@ def test_generate_from_published_language_model_weights(tmp_path, capsys):
                          "--length", "8", "--seed", "0"]) == 0
         assert capsys.readouterr().out.startswith("def ")
     finally:
-        weights._REGISTERED.pop(("gpt_mini", "tiny_corpus"))
+        entries._REGISTERED.pop(("gpt_mini", "tiny_corpus"))
 
 
 

@@ -1,4 +1,11 @@
-"""Datasets by name: recipes, offline tfds builders and input pipelines.
+"""Datasets by name: entries, offline tfds builders and input pipelines.
+
+- `entries.py`: `DatasetEntry` per dataset (source, kind, splits, preprocessing), `DatasetSpec`.
+- `pipeline.py`: tfds examples to batched `tf.data.Dataset`s; `prepare`, `load_dataset`.
+- `offline.py`: tfds builders that need no download (`digits`, `tiny_corpus`, ...).
+- `folders.py`: checks of tfds data folders (paths, metadata, whole records).
+- `masking.py`: masked-language-model targets.
+- `vocabulary.py`: vocabularies saved as `vocabulary.txt`.
 
 Every dataset yields batches `(x, y)` in the format of its kind:
 
@@ -23,7 +30,14 @@ prepared = data.prepare("digits")       # spec, train, validation, test
 ```
 """
 
-from keras_zoo.data.offline import Addition, Digits, HalfSums, StdlibDocstrings, TinyCorpus
+from keras_zoo.data.entries import DATASETS, KINDS, DatasetEntry, DatasetSpec
+from keras_zoo.data.offline import (
+    Addition,
+    Digits,
+    HalfSums,
+    StdlibDocstrings,
+    TinyCorpus,
+)
 from keras_zoo.data.pipeline import (
     PreparedData,
     check_compatible,
@@ -33,18 +47,17 @@ from keras_zoo.data.pipeline import (
     load_dataset,
     prepare,
 )
-from keras_zoo.data.recipes import KINDS, RECIPES, DatasetSpec, Recipe
-from keras_zoo.data.text import load_vocabulary, save_vocabulary
+from keras_zoo.data.vocabulary import load_vocabulary, save_vocabulary
 
 __all__ = [
     "KINDS",
-    "RECIPES",
+    "DATASETS",
     "Addition",
     "DatasetSpec",
     "Digits",
     "HalfSums",
     "PreparedData",
-    "Recipe",
+    "DatasetEntry",
     "StdlibDocstrings",
     "TinyCorpus",
     "check_compatible",

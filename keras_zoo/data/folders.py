@@ -226,9 +226,9 @@ def translated(function):
 
     @functools.wraps(function)
     def wrapper(name, *args, **kwargs):
-        from keras_zoo.data.recipes import RECIPES
+        from keras_zoo.data.entries import DATASETS
 
-        builder = RECIPES[name].builder_name if isinstance(name, str) and name in RECIPES \
+        builder = DATASETS[name].builder_name if isinstance(name, str) and name in DATASETS \
             else name
         with damaged_records(builder, kwargs.get("data_dir")):
             return function(name, *args, **kwargs)

@@ -21,7 +21,7 @@ import tensorflow_datasets as tfds
 from keras_zoo import errors
 from keras_zoo._quiet import quiet_native_logs
 from keras_zoo.data import folders, offline
-from keras_zoo.data.recipes import KIND_DESCRIPTIONS, RECIPES, DatasetSpec
+from keras_zoo.data.entries import DATASETS, KIND_DESCRIPTIONS, DatasetSpec
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SEED = 0
@@ -60,13 +60,13 @@ def list_datasets():
     >>> list_datasets()[:3]
     ['addition', 'cifar10', 'cifar100']
     """
-    return sorted(RECIPES)
+    return sorted(DATASETS)
 
 
-def _recipe(name):
-    if not isinstance(name, str) or name not in RECIPES:
-        raise errors.unknown_name("dataset", name, RECIPES)
-    return RECIPES[name]
+def _entry(name):
+    if not isinstance(name, str) or name not in DATASETS:
+        raise errors.unknown_name("dataset", name, DATASETS)
+    return DATASETS[name]
 
 
 def dataset_spec(name, *, data_dir=None):
@@ -88,48 +88,48 @@ def dataset_spec(name, *, data_dir=None):
     >>> spec.input_shape, spec.num_classes, spec.batch_size
     ((8, 8, 1), 10, 32)
     """
-    from keras_zoo.recipes import recipe as training_recipe
+    from keras_zoo.recipes.schema import recipe as training_recipe
 
-    recipe = _recipe(name)
+    entry = _entry(name)
     generic = training_recipe(None, name)
-    features = folders.open_builder(recipe.builder_name, data_dir).info.features
+    features = folders.open_builder(entry.builder_name, data_dir).info.features
     input_shape = num_classes = vocab_size = None
-    if recipe.kind == "image":
-        input_shape = tuple(features[recipe.x_key].shape)
-    if recipe.y_key is not None and isinstance(
-        features[recipe.y_key], tfds.features.ClassLabel
+    if entry.kind == "image":
+        input_shape = tuple(features[entry.x_key].shape)
+    if entry.y_key is not None and isinstance(
+        features[entry.y_key], tfds.features.ClassLabel
     ):
-        num_classes = features[recipe.y_key].num_classes
-    if recipe.vocabulary is not None:
-        vocab_size = len(recipe.vocabulary) + 2  # 0 padding, 1 OOV
-    elif recipe.max_tokens is not None:
-        vocab_size = recipe.max_tokens
+        num_classes = features[entry.y_key].num_classes
+    if entry.vocabulary is not None:
+        vocab_size = len(entry.vocabulary) + 2  # 0 padding, 1 OOV
+    elif entry.max_tokens is not None:
+        vocab_size = entry.max_tokens
     return DatasetSpec(
         name=name,
-        kind=recipe.kind,
+        kind=entry.kind,
         input_shape=input_shape,
         num_classes=num_classes,
         vocab_size=vocab_size,
-        sequence_length=recipe.sequence_length,
-        output_length=recipe.output_length,
-        train_split=recipe.train_split,
-        validation_split=recipe.validation_split,
-        test_split=recipe.test_split,
+        sequence_length=entry.sequence_length,
+        output_length=entry.output_length,
+        train_split=entry.train_split,
+        validation_split=entry.validation_split,
+        test_split=entry.test_split,
         batch_size=generic.batch_size,
         epochs=generic.epochs,
-        description=recipe.description,
-        source=recipe.source,
+        description=entry.description,
+        source=entry.source,
     )
 
 
 def offline_datasets():
     """The sorted names of the datasets that need no download (offline builders' views)."""
-    return sorted(n for n, r in RECIPES.items() if r.builder_name in offline.BUILDERS)
+    return sorted(n for n, r in DATASETS.items() if r.builder_name in offline.BUILDERS)
 
 
 def is_character_level(name):
     """Whether a dataset's tokens are characters (its language models report bits per char)."""
-    return _recipe(name).split == "character"
+    return _entry(name).split == "character"
 
 
 def check_compatible(model_info, spec):
@@ -144,19 +144,19 @@ def check_compatible(model_info, spec):
     >>> check_compatible(model_info("simple_cnn"), dataset_spec("digits"))
     """
     if isinstance(model_info, str):
-        from keras_zoo.registry import model_info as get_model_info
+        from keras_zoo.models.registry import model_info as get_model_info
 
         model_info = get_model_info(model_info)
     if isinstance(spec, str):
-        _recipe(spec)
-        kind = RECIPES[spec].kind
+        _entry(spec)
+        kind = DATASETS[spec].kind
         name = spec
     else:
         kind, name = spec.kind, spec.name
     if kind in model_info.inputs:
         return
     reads = " or ".join(KIND_DESCRIPTIONS[k] for k in model_info.inputs)
-    fitting = [n for n, r in sorted(RECIPES.items()) if r.kind in model_info.inputs]
+    fitting = [n for n, r in sorted(DATASETS.items()) if r.kind in model_info.inputs]
     raise errors.IncompatibleError(
         f"{model_info.name} reads {reads} but {name} provides "
         f"{KIND_DESCRIPTIONS[kind]}. Datasets that fit: "
@@ -296,14 +296,13 @@ def _read(recipe, builder, split):
     return dataset.map(select, num_parallel_calls=AUTOTUNE)
 
 
-def _vectorizer(recipe, vocabulary, sequence_length, ragged=False):
+def _vectorizer(recipe, vocabulary, sequence_length):
     return keras.layers.TextVectorization(
         max_tokens=recipe.max_tokens if vocabulary is None else None,
         standardize=recipe.standardize,
         split=recipe.split,
         output_sequence_length=sequence_length,
         vocabulary=None if vocabulary is None else list(vocabulary),
-        ragged=ragged,
         name=f"{recipe.name}_vectorizer",
     )
 
@@ -313,12 +312,18 @@ def _last_tokens_vectorizer(recipe, vocabulary, length):
 
     `TextVectorization(output_sequence_length=...)` keeps the first tokens;
     this keeps the last, as `keras.utils.pad_sequences` does by default.
+    Dense tensors only: `TextVectorization(ragged=True)` raises on the JAX
+    backend (the Colab TPU path), though tf.data runs it.
     """
-    layer = _vectorizer(recipe, vocabulary, None, ragged=True)
+    layer = _vectorizer(recipe, vocabulary, None)
 
     def vectorize(texts):
-        ids = layer(texts)[:, -length:]  # ragged (B, <= length)
-        return ids.to_tensor(0, shape=[None, length])  # (B, length)
+        ids = layer(texts)  # (B, T): each text's ids, then 0s up to the longest
+        ids = tf.pad(ids, [[0, 0], [0, length]])  # (B, T + length): a window always fits
+        counts = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,) ids per text
+        start = tf.maximum(counts - length, 0)  # (B,)
+        positions = start[:, None] + tf.range(length)[None, :]  # (B, length)
+        return tf.gather(ids, positions, batch_dims=1)  # (B, length)
 
     return vectorize
 
@@ -537,14 +542,11 @@ def pad_batches(dataset, multiple):
 
 def _checked_options(recipe, batch_size, seed, images_only):
     if batch_size is None:
-        from keras_zoo.recipes import recipe as training_recipe
+        from keras_zoo.recipes.schema import recipe as training_recipe
 
         batch_size = training_recipe(None, recipe.name).batch_size
     batch_size = errors.check_positive_int(batch_size, "batch_size")
-    if seed is None:
-        seed = DEFAULT_SEED
-    elif isinstance(seed, bool) or not isinstance(seed, int):
-        raise errors.InvalidArgumentError(f"`seed` must be an int or None. Received: seed={seed!r}")
+    seed = DEFAULT_SEED if seed is None else errors.check_int(seed, "seed")
     if images_only and recipe.kind != "image":
         raise errors.InvalidArgumentError(
             f"`images_only=True` needs an image dataset; {recipe.name} provides "
@@ -566,8 +568,8 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
     Args:
         name: a name from `list_datasets()`.
         split: a tfds split string, e.g. `"test"` or `"train[:90%]"`.
-            `"train"` means the recipe's training split (`spec.train_split`).
-        batch_size: examples per batch; `None` uses the recipe's default.
+            `"train"` means the entry's training split (`spec.train_split`).
+        batch_size: examples per batch; `None` uses the entry's default.
         shuffle: shuffle the examples (seeded, reshuffled each epoch);
             `None` shuffles the training split only.
         seed: seed of shuffling and augmentation; `None` uses 0, so runs
@@ -579,7 +581,7 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
         images_only: yield images alone (for GANs); image datasets only.
         vocabulary: token list (index = token id) for text data, e.g. the
             one `prepare` returned for training; `None` adapts it on the
-            training split (or uses the recipe's fixed one).
+            training split (or uses the entry's fixed one).
 
     Returns:
         A `tf.data.Dataset`.
@@ -595,20 +597,20 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
     >>> ds = load_dataset("digits", "test", batch_size=64)
     >>> x, y = next(iter(ds))  # x: (64, 8, 8, 1) float32, y: (64,) int32
     """
-    recipe = _recipe(name)
-    batch_size, seed = _checked_options(recipe, batch_size, seed, images_only)
-    builder = _builder(recipe, data_dir)
+    entry = _entry(name)
+    batch_size, seed = _checked_options(entry, batch_size, seed, images_only)
+    builder = _builder(entry, data_dir)
     if split == "train":
-        split = recipe.train_split
-    _check_split(recipe, builder, split)
+        split = entry.train_split
+    _check_split(entry, builder, split)
     if shuffle is None:
-        shuffle = split == recipe.train_split
+        shuffle = split == entry.train_split
     if drop_remainder is None:
         drop_remainder = bool(shuffle)
-    if recipe.kind != "image":
-        vocabulary = _vocabulary(recipe, builder, vocabulary)
+    if entry.kind != "image":
+        vocabulary = _vocabulary(entry, builder, vocabulary)
     return _pipeline(
-        recipe, builder, split, batch_size=batch_size, shuffle=shuffle, seed=seed,
+        entry, builder, split, batch_size=batch_size, shuffle=shuffle, seed=seed,
         drop_remainder=drop_remainder, repeat=repeat, images_only=images_only,
         vocabulary=vocabulary,
     )
@@ -621,7 +623,7 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
 
     Args:
         name: a name from `list_datasets()`.
-        batch_size: examples per batch; `None` uses the recipe's default.
+        batch_size: examples per batch; `None` uses the entry's default.
         seed: seed of shuffling and augmentation; `None` uses 0.
         data_dir: tfds data directory; `None` uses tfds's default.
         images_only: yield images alone (for GANs).
@@ -640,25 +642,25 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
     >>> data = prepare("addition")
     >>> model.fit(data.train, validation_data=data.validation, epochs=data.spec.epochs)
     """
-    recipe = _recipe(name)
-    batch_size, seed = _checked_options(recipe, batch_size, seed, images_only)
-    builder = _builder(recipe, data_dir)
+    entry = _entry(name)
+    batch_size, seed = _checked_options(entry, batch_size, seed, images_only)
+    builder = _builder(entry, data_dir)
     spec = dataset_spec(name, data_dir=data_dir)
-    if recipe.kind != "image":
-        vocabulary = _vocabulary(recipe, builder, vocabulary)
+    if entry.kind != "image":
+        vocabulary = _vocabulary(entry, builder, vocabulary)
         spec = dataclasses.replace(spec, vocab_size=len(vocabulary))
 
     def split_dataset(split, training):
         return _pipeline(
-            recipe, builder, split, batch_size=batch_size, shuffle=training, seed=seed,
+            entry, builder, split, batch_size=batch_size, shuffle=training, seed=seed,
             drop_remainder=training, repeat=False, images_only=images_only,
             vocabulary=vocabulary, augment=augment if training else (), translate=translate,
         )
 
     return PreparedData(
         spec=spec,
-        train=split_dataset(recipe.train_split, True),
-        validation=split_dataset(recipe.validation_split, False),
-        test=split_dataset(recipe.test_split, False) if with_test else None,
+        train=split_dataset(entry.train_split, True),
+        validation=split_dataset(entry.validation_split, False),
+        test=split_dataset(entry.test_split, False) if with_test else None,
         vocabulary=vocabulary,
     )

@@ -7,7 +7,7 @@ mask/random/keep, loss and accuracy on the chosen tokens). `bert_classifier`
 is the same encoder (same layer names) with a pooled classification head;
 `load_encoder_weights` copies a pretrained encoder into it by layer name,
 and `weights=` of a `bert_classifier` takes a `bert_mini` run or weights
-(registered below with `keras_zoo.weights.register_encoder_source`).
+(registered in `keras_zoo.weights.transfer`).
 
 ```python
 import keras_zoo as kz
@@ -21,12 +21,14 @@ Shapes in comments: B batch, T tokens, C embedding size, V vocabulary.
 
 import keras
 
-from keras_zoo import weights
 from keras_zoo.errors import InvalidArgumentError, check_positive_int
-from keras_zoo.layers import (MaskedAveragePooling1D, TokenAndPositionEmbedding,
-                               check_transformer_args)
+from keras_zoo.models.layers import (
+    MaskedAveragePooling1D,
+    TokenAndPositionEmbedding,
+    check_transformer_args,
+)
+from keras_zoo.models.registry import register_model
 from keras_zoo.models.transformer import apply_transformer_blocks
-from keras_zoo.registry import register_model
 
 # The encoder's layers, shared by name between `bert_mini` and `bert_classifier`.
 ENCODER_LAYERS = ("embedding", "block_*", "final_norm")
@@ -156,7 +158,7 @@ def bert_classifier(
     Example:
 
     >>> model = bert_classifier(vocab_size=98, num_classes=12)
-    >>> load_encoder_weights(model, "runs/bert")
+    >>> load_encoder_weights(model, keras_zoo.load_model("runs/bert"))
     """
     check_positive_int(sequence_length, "sequence_length")
     check_positive_int(max_sequence_length, "max_sequence_length", allow_none=True)
@@ -184,7 +186,8 @@ def load_encoder_weights(model, source):
     Args:
         model: a `bert_classifier` (or any model with the encoder's layer
             names: `embedding`, `block_1`, ..., `final_norm`).
-        source: a `bert_mini` run folder, `.keras` file or `keras.Model`.
+        source: a `bert_mini` `keras.Model` (`keras_zoo.load_model` reads
+            one from a run folder or `.keras` file).
 
     Returns:
         The names of the layers copied.
@@ -196,12 +199,11 @@ def load_encoder_weights(model, source):
     """
     import fnmatch
 
-    if isinstance(source, keras.Model):
-        pretrained = source
-    else:
-        from keras_zoo.training import load_model
-
-        pretrained = load_model(source)
+    if not isinstance(source, keras.Model):
+        raise InvalidArgumentError(
+            "`source` must be a keras.Model (load a run or file with keras_zoo.load_model). "
+            f"Received: source={source!r}")
+    pretrained = source
     theirs = {layer.name: layer for layer in pretrained.layers}
     copied = []
     for layer in model.layers:
@@ -243,12 +245,8 @@ def classifier_args(pretrained_args):
     >>> classifier_args({"vocab_size": 98, "sequence_length": 256})["max_sequence_length"]
     256
     """
-    from keras_zoo.registry import model_info
+    from keras_zoo.models.registry import model_info
 
     args = {**model_info("bert_mini").defaults, **pretrained_args}
     return {"max_sequence_length": args["sequence_length"],
             **{key: args[key] for key in _ENCODER_ARGS}}
-
-
-weights.register_encoder_source("bert_classifier", "bert_mini", args=classifier_args,
-                                load=load_encoder_weights)

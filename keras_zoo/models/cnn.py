@@ -3,9 +3,9 @@
 import keras
 
 from keras_zoo.errors import InvalidArgumentError
-from keras_zoo.layers import ShortcutA
 from keras_zoo.models.dense import check_classifier, check_shape
-from keras_zoo.registry import register_model
+from keras_zoo.models.layers import ShortcutA
+from keras_zoo.models.registry import register_model
 
 
 @register_model(

@@ -3,7 +3,7 @@
 import keras
 
 from keras_zoo.errors import InvalidArgumentError
-from keras_zoo.registry import register_model
+from keras_zoo.models.registry import register_model
 
 
 def check_shape(input_shape, name="input_shape", rank=None):

@@ -13,7 +13,6 @@ takes gradients depends on the backend: a `tf.GradientTape` on TensorFlow,
 a `keras.StatelessScope` that holds the state `fit()` passes in.
 """
 
-import os
 
 import keras
 import numpy as np
@@ -21,7 +20,7 @@ from keras import ops
 
 from keras_zoo.errors import InvalidArgumentError
 from keras_zoo.models.dense import check_shape
-from keras_zoo.registry import register_model
+from keras_zoo.models.registry import register_model
 
 # Radford et al., section 4: every weight from N(0, 0.02); the authors' code
 # (Newmu/dcgan_code) draws batch-norm gains from N(1, 0.02) and sets biases to 0.
@@ -459,7 +458,7 @@ def dcgan(input_shape=(28, 28, 1), latent_dim=100, filters=64):
       4x4 start, 8x8 digits had a one-layer discriminator of 2,113
       parameters against 132,353, no batch norm, and a loss at chance; a
       2x2 start (two layers each) reached 62 % recognised digits, 1x1
-      (three layers) 74 % (`keras_zoo.gan_metrics`, seed 0). With defaults
+      (three layers) 74 % (`keras_zoo.training.gan_metrics`, seed 0). With defaults
       on 8x8, the generator has 683,777 parameters and the discriminator
       658,241.
     - 4x4 kernels (the authors' code: 5x5): divisible by the stride, so
@@ -533,33 +532,3 @@ def sample_images(model, num, seed=None):
     noise = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype("float32")
     images = generator.predict(noise, batch_size=min(num, 256), verbose=0)
     return np.clip((np.asarray(images, dtype="float32") + 1.0) / 2.0, 0.0, 1.0)
-
-
-class SampleGrid(keras.callbacks.Callback):
-    """Writes a grid of generated images at the end of every epoch.
-
-    Files are `directory/epoch_001.png`, `epoch_002.png`... (epochs counted
-    from 1), written atomically. The same noise (`seed`) is used every epoch
-    so the grids show the generator's progress.
-
-    Args:
-        directory: folder of the PNG files (created if needed).
-        num: images per grid.
-        seed: seed of the noise.
-
-    Example:
-
-    >>> model.fit(images, epochs=5, callbacks=[SampleGrid("runs/dcgan/samples")])
-    """
-
-    def __init__(self, directory, num=64, seed=0):
-        super().__init__()
-        self.directory = os.fspath(directory)
-        self.num = num
-        self.seed = seed
-
-    def on_epoch_end(self, epoch, logs=None):
-        from keras_zoo import plots
-
-        images = sample_images(self.model, self.num, seed=self.seed)
-        plots.save_image_grid(images, os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png"))

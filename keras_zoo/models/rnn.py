@@ -9,8 +9,8 @@ model outputs float32 logits. Float32 heads keep `mixed_bfloat16` training stabl
 import keras
 
 from keras_zoo.errors import InvalidArgumentError, check_positive_int
-from keras_zoo.layers import check_rate
-from keras_zoo.registry import register_model
+from keras_zoo.models.layers import check_rate
+from keras_zoo.models.registry import register_model
 
 _CLASSIFIER_REFERENCE = "keras-io example 'Bidirectional LSTM on IMDB' (F. Chollet)"
 _CLASSIFIER_TINY = dict(vocab_size=50, sequence_length=12, embedding_dim=4, units=4)

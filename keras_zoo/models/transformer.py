@@ -1,6 +1,6 @@
 """Transformer models: a text classifier, a small ViT and a miniature GPT.
 
-Built from the shared layers in `keras_zoo.layers`. Shapes in comments:
+Built from the shared layers in `keras_zoo.models.layers`. Shapes in comments:
 B batch, T tokens, N patches, C embedding size, V vocabulary.
 """
 
@@ -10,14 +10,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_zoo.errors import InvalidArgumentError, check_positive_int
-from keras_zoo.layers import (
+from keras_zoo.errors import (
+    InvalidArgumentError,
+    check_int,
+    check_number,
+    check_positive_int,
+)
+from keras_zoo.models.layers import (
     PatchEmbedding,
     TokenAndPositionEmbedding,
     TransformerBlock,
     check_transformer_args,
 )
-from keras_zoo.registry import register_model
+from keras_zoo.models.registry import register_model
 
 _CLASSIFIER_ACTIVATIONS = (None, "softmax")
 _POOLINGS = ("flatten", "mean", "token")
@@ -274,7 +279,7 @@ def _build_gpt(name, *, vocab_size, sequence_length, embed_dim, num_heads, ff_di
     """The GPT family's one builder (every named size calls it); see `gpt_mini`.
 
     Layer names do not depend on the size, so one `LayoutMap`
-    (`keras_zoo.sharding`) and one parameter count (`keras_zoo.memory`)
+    (`keras_zoo.distribute.sharding`) and one parameter count (`keras_zoo.distribute.memory`)
     serve every size.
     """
     check_transformer_args(embed_dim, num_heads, ff_dim, dropout)
@@ -419,14 +424,6 @@ def gpt2_small(
     >>> model = gpt2_small(vocab_size=98, sequence_length=256)
     """
     return _build_gpt("gpt2_small", **locals())
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def _compile(fn, variables):
@@ -676,22 +673,10 @@ def generate(model, prompt_ids, num_tokens, *, temperature=1.0, top_k=None, top_
             f"`prompt_ids` must be in [0, {vocab_size}) (the model's vocabulary). "
             f"Received: ids from {ids.min()} to {ids.max()}"
         )
-    if not _is_int(num_tokens) or num_tokens < 0:
-        raise InvalidArgumentError(
-            f"`num_tokens` must be a non-negative integer. Received: num_tokens={num_tokens!r}"
-        )
-    if not _is_number(temperature) or temperature < 0:
-        raise InvalidArgumentError(
-            f"`temperature` must be a number >= 0. Received: temperature={temperature!r}"
-        )
-    if top_k is not None and not (_is_int(top_k) and 1 <= top_k <= vocab_size):
-        raise InvalidArgumentError(
-            f"`top_k` must be None or an integer in [1, {vocab_size}]. Received: top_k={top_k!r}"
-        )
-    if top_p is not None and not (_is_number(top_p) and 0 < top_p <= 1):
-        raise InvalidArgumentError(
-            f"`top_p` must be None or a number in (0, 1]. Received: top_p={top_p!r}"
-        )
+    num_tokens = check_int(num_tokens, "num_tokens", minimum=0)
+    temperature = check_number(temperature, "temperature", minimum=0)  # NaN and inf refused
+    top_k = check_int(top_k, "top_k", minimum=1, maximum=vocab_size, allow_none=True)
+    top_p = check_number(top_p, "top_p", above=0, maximum=1, allow_none=True)
     if not isinstance(use_cache, bool):
         raise InvalidArgumentError(
             f"`use_cache` must be True or False. Received: use_cache={use_cache!r}"
