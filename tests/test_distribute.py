@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import keras_zoo as kz
 from keras_zoo import distribute
-from keras_zoo.distribute import defaults
+from keras_zoo.distribute import defaults, devices, strategies
 
 
 def _run(code, timeout=120, **env):
@@ -28,7 +28,7 @@ def _run(code, timeout=120, **env):
 def test_names_on_one_cpu(monkeypatch):
     for name in ("TF_CONFIG", "COLAB_TPU_ADDR", "TPU_NAME"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(distribute, "tpu_attached", lambda: False)
+    monkeypatch.setattr(devices, "tpu_attached", lambda: False)
     assert kz.get_strategy() is tf.distribute.get_strategy()
     assert kz.get_strategy("default") is tf.distribute.get_strategy()
     assert isinstance(kz.get_strategy("one_device"), tf.distribute.OneDeviceStrategy)
@@ -42,8 +42,8 @@ def test_names_on_one_cpu(monkeypatch):
 
 
 def test_auto_uses_several_workers_from_tf_config(monkeypatch):
-    monkeypatch.setattr(distribute, "tpu_attached", lambda: False)
-    monkeypatch.setattr(distribute, "_multi_worker", lambda: "multi-worker strategy")
+    monkeypatch.setattr(devices, "tpu_attached", lambda: False)
+    monkeypatch.setattr(strategies, "_multi_worker", lambda: "multi-worker strategy")
     cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
                "task": {"type": "worker", "index": 0}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
@@ -74,7 +74,7 @@ def fake_tpu(monkeypatch):
     monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system",
                         lambda r: calls.append(("initialize", r.tpu)))
     monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: ("TPUStrategy", r.tpu))
-    monkeypatch.setattr(distribute, "_PROCESS_STRATEGIES", {})
+    monkeypatch.setattr(strategies, "_PROCESS_STRATEGIES", {})
     for name in ("COLAB_TPU_ADDR", "TPU_NAME", "TF_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     return calls
@@ -91,10 +91,10 @@ def test_tpu_on_colab(fake_tpu, monkeypatch):
 
 
 def test_tpu_vm_and_named_tpu(fake_tpu, monkeypatch):
-    monkeypatch.setattr(distribute.glob, "glob",
+    monkeypatch.setattr(devices.glob, "glob",
                         lambda p: ["/dev/accel0"] if p == "/dev/accel*" else [])
     assert kz.get_strategy("tpu") == ("TPUStrategy", "local")
-    monkeypatch.setattr(distribute, "_PROCESS_STRATEGIES", {})
+    monkeypatch.setattr(strategies, "_PROCESS_STRATEGIES", {})
     monkeypatch.setenv("TPU_NAME", "my-tpu")
     assert kz.get_strategy("tpu") == ("TPUStrategy", "my-tpu")
 

@@ -7,7 +7,7 @@ import pytest
 import keras_zoo as kz
 from keras_zoo.cli import commands as cli
 from keras_zoo.distribute import memory
-from keras_zoo.models import transformer
+from keras_zoo.models import registry, transformer
 from tests.helpers import sample_batch, tiny_model
 
 GPTS = ["gpt2_small", "gpt_baby", "gpt_mini"]
@@ -90,7 +90,7 @@ def test_device_memory_of_this_cpu_is_the_host_memory(monkeypatch):
 def test_fit_refuses_a_run_that_cannot_fit_before_allocating(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_ZOO_DEVICE_MEMORY", "1GiB")
     built = []
-    monkeypatch.setattr(kz.registry, "create_model", lambda *a, **k: built.append(a))
+    monkeypatch.setattr(registry, "build_model", lambda *a, **k: built.append(a))
     with pytest.raises(memory.DoesNotFitError) as err:
         kz.fit("gpt2_small", "tiny_corpus", batch_size=64, output_dir=tmp_path / "run",
                verbose=0)
@@ -184,7 +184,8 @@ import json
 import keras
 import numpy as np
 import keras_zoo as kz
-from keras_zoo import levers, memory
+from keras_zoo.distribute import memory
+from keras_zoo.training import levers
 
 out = []
 for precision in ("float32", "mixed_bfloat16"):

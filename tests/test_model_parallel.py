@@ -25,7 +25,8 @@ import jax
 import keras
 import numpy as np
 import keras_zoo as kz
-from keras_zoo import distribute, sharding
+from keras_zoo import distribute
+from keras_zoo.distribute import sharding
 from keras_zoo.training import compile_model
 
 ARGS = dict(vocab_size=64, sequence_length=16, embed_dim=32, num_heads=8, ff_dim=64,

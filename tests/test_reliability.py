@@ -246,7 +246,7 @@ def test_nan_loss_exits_2_on_the_command_line(tmp_path, capsys, monkeypatch):
     def explosive(task, **kwargs):
         return dict(defaults(task, **kwargs), optimizer=keras.optimizers.SGD(1e38))
 
-    monkeypatch.setattr(training, "compile_defaults", explosive)
+    monkeypatch.setattr("keras_zoo.training.compile.compile_defaults", explosive)
     out = str(tmp_path / "run")
     assert cli.main(["train", "mlp", "--dataset", "digits", "--epochs", "2",
                      "--arg", "hidden_units=(8,)", "--output", out]) == 2

@@ -731,12 +731,12 @@ def _task_of_loaded(model):
 def _read_run_vocabulary(run_dir, path):
     from keras_zoo import runs
 
-    vocab_path = run_dir and os.path.join(run_dir, runs.VOCABULARY)
-    if not vocab_path or not os.path.isfile(vocab_path):
+    vocabulary = runs.run_vocabulary(run_dir) if run_dir else None
+    if vocabulary is None:
         raise InvalidArgumentError(
             f"Text generation needs the run folder's {runs.VOCABULARY}. Received: path={path!r}"
         )
-    return runs.read_vocabulary(vocab_path)
+    return vocabulary
 
 
 def encode(text, vocabulary, char_level):

@@ -12,6 +12,7 @@
 from keras_zoo.distribute.defaults import (
     CPU_BF16_FAMILIES,
     DEVICES,
+    POLICIES,
     PRECISIONS,
     cpu_kind,
     jit_compile,
@@ -45,6 +46,7 @@ from keras_zoo.distribute.strategies import (
 __all__ = [
     "CPU_BF16_FAMILIES",
     "DEVICES",
+    "POLICIES",
     "PRECISIONS",
     "STRATEGIES",
     "cpu_kind",

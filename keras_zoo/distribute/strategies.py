@@ -19,14 +19,7 @@ import os
 
 import keras
 
-from keras_zoo.distribute import multi_process, sharding
-from keras_zoo.distribute.devices import (
-    device_kind,
-    jax_devices,
-    num_replicas,
-    tpu_attached,
-    tpu_resolver,
-)
+from keras_zoo.distribute import devices, multi_process, sharding
 from keras_zoo.errors import InvalidArgumentError, unknown_name
 
 STRATEGIES = ("auto", "cpu", "default", "one_device", "mirrored", "multi_worker", "tpu",
@@ -92,8 +85,8 @@ def get_strategy(name="auto", *, tpu_resolver=None):
 
     if name == "auto":
         if backend == "jax":
-            return _data_parallel() if len(jax_devices()) > 1 else tf.distribute.get_strategy()
-        if tpu_resolver is not None or tpu_attached():
+            return _data_parallel() if len(devices.jax_devices()) > 1 else tf.distribute.get_strategy()
+        if tpu_resolver is not None or devices.tpu_attached():
             return tpu_strategy(tpu_resolver)
         if len(tf.config.list_logical_devices("GPU")) > 1:
             return tf.distribute.MirroredStrategy()
@@ -109,10 +102,10 @@ def get_strategy(name="auto", *, tpu_resolver=None):
         return tf.distribute.get_strategy()
     if name == "data_parallel":
         _require_backend(name, "jax", backend)
-        devices = jax_devices()
-        if len(devices) < 2:
+        found = len(devices.jax_devices())
+        if found < 2:
             raise InvalidArgumentError(
-                f"Strategy 'data_parallel' needs more than one device; found {len(devices)}. "
+                f"Strategy 'data_parallel' needs more than one device; found {found}. "
                 f"On CPU set XLA_FLAGS=--xla_force_host_platform_device_count=8 before start-up. "
                 f"Received: strategy='data_parallel'"
             )
@@ -122,19 +115,19 @@ def get_strategy(name="auto", *, tpu_resolver=None):
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
-        devices = (tf.config.list_logical_devices("GPU")
+        logical = (tf.config.list_logical_devices("GPU")
                    or tf.config.list_logical_devices("CPU"))
-        if len(devices) < 2:
+        if len(logical) < 2:
             raise InvalidArgumentError(
                 f"Strategy 'mirrored' needs at least 2 GPUs (or 2 logical CPUs); this "
-                f"machine has {len(devices)} device. Use strategy='auto'. "
+                f"machine has {len(logical)} device. Use strategy='auto'. "
                 f"Received: strategy={name!r}"
             )
         # One per device set: two MirroredStrategy objects in a process would
         # reuse each other's collective instance keys.
-        key = ("mirrored",) + tuple(d.name for d in devices)
+        key = ("mirrored",) + tuple(d.name for d in logical)
         if key not in _PROCESS_STRATEGIES:
-            _PROCESS_STRATEGIES[key] = tf.distribute.MirroredStrategy([d.name for d in devices])
+            _PROCESS_STRATEGIES[key] = tf.distribute.MirroredStrategy([d.name for d in logical])
         return _PROCESS_STRATEGIES[key]
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
@@ -145,7 +138,7 @@ def get_strategy(name="auto", *, tpu_resolver=None):
             )
         return _multi_worker()
     # tpu
-    if tpu_resolver is None and not tpu_attached():
+    if tpu_resolver is None and not devices.tpu_attached():
         raise InvalidArgumentError(
             "Strategy 'tpu' found no TPU (no COLAB_TPU_ADDR or TPU_NAME variable, no "
             "/dev/accel* or /dev/vfio device). On a Colab TPU runtime (no TensorFlow) use "
@@ -163,7 +156,7 @@ def _require_backend(name, needed, backend):
 
 
 def _data_parallel():
-    return multi_process.DataParallel(devices=jax_devices())
+    return multi_process.DataParallel(devices=devices.jax_devices())
 
 
 def _tf_config_workers():
@@ -235,7 +228,7 @@ def tpu_strategy(resolver=None):
 
     Args:
         resolver: a `tf.distribute.cluster_resolver.TPUClusterResolver`;
-            None finds it from the environment (`tpu_resolver()`).
+            None finds it from the environment (`devices.tpu_resolver()`).
 
     Returns:
         A `tf.distribute.TPUStrategy`.
@@ -243,7 +236,7 @@ def tpu_strategy(resolver=None):
     import tensorflow as tf
 
     if "tpu" not in _PROCESS_STRATEGIES:
-        resolver = resolver or tpu_resolver()
+        resolver = resolver or devices.tpu_resolver()
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         _PROCESS_STRATEGIES["tpu"] = tf.distribute.TPUStrategy(resolver)
@@ -279,7 +272,7 @@ def placement(strategy, batch_size):
     Raises:
         InvalidArgumentError: `batch_size` does not divide by the replicas.
     """
-    replicas = num_replicas(strategy)
+    replicas = devices.num_replicas(strategy)
     if batch_size % replicas:
         raise InvalidArgumentError(
             f"`batch_size` is the global batch (all replicas together) and must divide by "
@@ -291,7 +284,7 @@ def placement(strategy, batch_size):
         "replicas": replicas,
         "global_batch_size": batch_size,
         "per_replica_batch_size": batch_size // replicas,
-        "device_kind": device_kind(),
+        "device_kind": devices.device_kind(),
     }
 
 

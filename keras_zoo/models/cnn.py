@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.errors import InvalidArgumentError, is_integer
 from keras_zoo.models.dense import check_classifier, check_shape
 from keras_zoo.models.layers import ShortcutA
 from keras_zoo.models.registry import register_model
@@ -57,7 +57,7 @@ def simple_cnn(
     """
     input_shape = check_shape(input_shape, rank=3)
     check_classifier(num_classes, dropout, classifier_activation)
-    if not filters or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters):
+    if not filters or any(not is_integer(f) or f < 1 for f in filters):
         raise InvalidArgumentError(
             f"`filters` must be a non-empty tuple of positive ints. Received: filters={filters!r}"
         )
@@ -171,7 +171,7 @@ def _cifar_resnet(
         raise InvalidArgumentError(
             f"`shortcut` must be 'A' (zero-padded identity) or 'B' (1x1 projection). "
             f"Received: shortcut={shortcut!r}")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+    if not is_integer(depth) or depth < 8 or (depth - 2) % 6:
         raise InvalidArgumentError(
             "A CIFAR ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110...). "
             f"Received: depth={depth!r}"
@@ -183,7 +183,7 @@ def _cifar_resnet(
             "Images must be at least 4x4: two stages halve the feature map. "
             f"Received: input_shape={input_shape}"
         )
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+    if not is_integer(width) or width < 1:
         raise InvalidArgumentError(f"`width` must be a positive int. Received: width={width!r}")
     if weight_decay < 0:
         raise InvalidArgumentError(

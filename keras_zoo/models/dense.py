@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.errors import InvalidArgumentError, is_integer
 from keras_zoo.models.registry import register_model
 
 
@@ -12,7 +12,7 @@ def check_shape(input_shape, name="input_shape", rank=None):
         not isinstance(input_shape, (tuple, list))
         or (rank is not None and len(input_shape) != rank)
         or not input_shape
-        or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape)
+        or any(not is_integer(d) or d < 1 for d in input_shape)
     ):
         size = f"{rank} " if rank else ""
         raise InvalidArgumentError(
@@ -23,7 +23,7 @@ def check_shape(input_shape, name="input_shape", rank=None):
 
 def check_classifier(num_classes, dropout, classifier_activation):
     """Checks the head arguments shared by every classifier of the zoo."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    if not is_integer(num_classes) or num_classes < 2:
         raise InvalidArgumentError(
             f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}"
         )
@@ -84,7 +84,7 @@ def mlp(
     input_shape = check_shape(input_shape)
     check_classifier(num_classes, dropout, classifier_activation)
     if not hidden_units or any(
-        isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in hidden_units
+        not is_integer(u) or u < 1 for u in hidden_units
     ):
         raise InvalidArgumentError(
             "`hidden_units` must be a non-empty tuple of positive ints. "

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.errors import InvalidArgumentError, is_integer
 from keras_zoo.models.dense import check_shape
 from keras_zoo.models.registry import register_model
 
@@ -501,7 +501,7 @@ def dcgan(input_shape=(28, 28, 1), latent_dim=100, filters=64):
             f"Received: input_shape={input_shape}"
         )
     for key, value in (("latent_dim", latent_dim), ("filters", filters)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_integer(value) or value < 1:
             raise InvalidArgumentError(f"`{key}` must be a positive int. Received: {key}={value!r}")
     return DCGAN(
         build_generator(input_shape, latent_dim, filters),
@@ -525,7 +525,7 @@ def sample_images(model, num, seed=None):
 
     >>> images = sample_images(model, 16, seed=0)
     """
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+    if not is_integer(num) or num < 1:
         raise InvalidArgumentError(f"`num` must be a positive int. Received: num={num!r}")
     generator = getattr(model, "generator", model)
     latent_dim = generator.input_shape[-1]

@@ -9,7 +9,7 @@ run on the TensorFlow and JAX backends and under `mixed_bfloat16`.
 import keras
 from keras import ops
 
-from keras_zoo.errors import InvalidArgumentError, check_positive_int
+from keras_zoo.errors import InvalidArgumentError, check_positive_int, is_integer
 
 
 def check_rate(value, name):
@@ -157,7 +157,7 @@ class ShortcutA(keras.layers.Layer):
     def __init__(self, stride, extra_channels, **kwargs):
         super().__init__(**kwargs)
         self.stride = check_positive_int(stride, "stride")
-        if isinstance(extra_channels, bool) or not isinstance(extra_channels, int) \
+        if not is_integer(extra_channels) \
                 or extra_channels < 0:
             raise InvalidArgumentError(
                 f"`extra_channels` must be an int >= 0. Received: extra_channels={extra_channels!r}")

@@ -1,4 +1,4 @@
-"""The model zoo's registry: register, list, describe and create models.
+"""The model registry: register, list, describe and build models (it imports no model).
 
 A model is a builder function decorated with `@register_model`. Its name is
 the registry key, its keyword arguments (all with defaults) are the knobs a
@@ -18,7 +18,7 @@ import fnmatch
 import inspect
 import types
 
-from keras_zoo.errors import InvalidArgumentError, unknown_name
+from keras_zoo.errors import InvalidArgumentError, is_integer, unknown_name
 
 FAMILIES = ("dense", "cnn", "rnn", "transformer", "gan")
 
@@ -244,7 +244,7 @@ def _check_type(name, key, value, default):
     if isinstance(default, bool):
         ok, accepted = isinstance(value, bool), "a bool"
     elif isinstance(default, int):
-        ok, accepted = isinstance(value, int) and not isinstance(value, bool), "an int"
+        ok, accepted = is_integer(value), "an int"
     elif isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         accepted = "a number"
@@ -276,4 +276,11 @@ def build_model(name, **overrides):
     """
     entry = _entry(name)
     check_overrides(name, overrides)
-    return entry.builder(**overrides)
+    return entry.builder(**{key: _plain(value) for key, value in overrides.items()})
+
+
+def _plain(value):
+    """NumPy scalars (`np.int64(8)`, as notebooks pass) as Python's; Keras layers refuse them."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value

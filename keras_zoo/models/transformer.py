@@ -15,6 +15,7 @@ from keras_zoo.errors import (
     check_int,
     check_number,
     check_positive_int,
+    is_integer,
 )
 from keras_zoo.models.layers import (
     PatchEmbedding,
@@ -225,7 +226,7 @@ def vit(
             f"`pooling` must be one of {_POOLINGS}. Received: pooling={pooling!r}"
         )
     if not isinstance(head_units, (tuple, list)) or any(
-            isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in head_units):
+            not is_integer(u) or u < 1 for u in head_units):
         raise InvalidArgumentError(
             f"`head_units` must be a tuple of positive ints. Received: head_units={head_units!r}")
     check_transformer_args(embed_dim, num_heads, ff_dim, dropout)

@@ -1,4 +1,4 @@
-"""Training recipes: how a model is fitted on a dataset, as data.
+"""The training-recipe schema: `TrainingRecipe`, the lookup `recipe()`, schedules, optimizers.
 
 A `TrainingRecipe` is the optimizer, learning-rate schedule, weight decay,
 label smoothing, augmentation, batch size, epochs, the reference it follows
@@ -18,7 +18,7 @@ kz.fit("resnet20", "cifar10", recipe={"epochs": 30})  # any field overridden
 import dataclasses
 import math
 
-from keras_zoo.errors import InvalidArgumentError, unknown_name
+from keras_zoo.errors import InvalidArgumentError, is_integer, unknown_name
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
@@ -176,7 +176,7 @@ def _fail(field, value, accepted):
 def _check_recipe(r):
     for name in ("batch_size", "epochs"):
         value = getattr(r, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_integer(value) or value < 1:
             _fail(name, value, "a positive int")
     for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
                           ("weight_decay_type", WEIGHT_DECAY_TYPES)):
@@ -204,7 +204,7 @@ def _check_recipe(r):
     if not isinstance(r.augment, tuple) or any(a not in AUGMENTATIONS for a in r.augment):
         _fail("augment", r.augment, f"a tuple of {', '.join(AUGMENTATIONS)}")
     if not isinstance(r.decay_steps, tuple) or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in r.decay_steps) \
+            not is_integer(s) or s < 1 for s in r.decay_steps) \
             or list(r.decay_steps) != sorted(set(r.decay_steps)):
         _fail("decay_steps", r.decay_steps, "an increasing tuple of positive ints")
     if r.schedule == "step" and not r.decay_steps:
@@ -212,7 +212,7 @@ def _check_recipe(r):
     if r.schedule == "step" and r.warmup_steps:
         _fail("warmup_steps", r.warmup_steps, "0 for schedule='step' (warm-up is for "
               "'constant' and 'cosine')")
-    if isinstance(r.translate, bool) or not isinstance(r.translate, int) or r.translate < 0:
+    if not is_integer(r.translate) or r.translate < 0:
         _fail("translate", r.translate, "a non-negative int (pixels)")
     if r.model_args is not None and not isinstance(r.model_args, dict):
         _fail("model_args", r.model_args, "a dict of builder arguments or None")

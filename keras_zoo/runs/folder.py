@@ -250,6 +250,12 @@ def write_vocabulary(path, vocabulary):
     atomic_write(path, lambda tmp: data_text.save_vocabulary(vocabulary, tmp))
 
 
+def run_vocabulary(run_dir):
+    """The token list a run folder saved (its `vocabulary.txt`), or None: an image run."""
+    path = os.path.join(run_dir, VOCABULARY)
+    return tuple(read_vocabulary(path)) if os.path.isfile(path) else None
+
+
 def read_vocabulary(path):
     return data_text.load_vocabulary(path)
 

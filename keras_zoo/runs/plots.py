@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.errors import InvalidArgumentError, is_integer
 from keras_zoo.runs.folder import atomic_write
 
 _MIN_GRID_PIXELS = 256  # small images (8x8 digits) are scaled up to at least this
@@ -47,7 +47,7 @@ def save_image_grid(images, path, cols=None):
     n, h, w = images.shape[:3]
     if cols is None:
         cols = math.ceil(math.sqrt(n))
-    if isinstance(cols, bool) or not isinstance(cols, int) or cols < 1:
+    if not is_integer(cols) or cols < 1:
         raise InvalidArgumentError(f"`cols` must be a positive int. Received: cols={cols!r}")
     cols = min(cols, n)
     rows = math.ceil(n / cols)

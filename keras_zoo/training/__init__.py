@@ -21,7 +21,10 @@ from keras_zoo.training.evaluate import (
 )
 from keras_zoo.training.loop import (
     FitResult,
+    execute,
     fit,
+    op_determinism_scoped,
+    prepare_data,
 )
 from keras_zoo.training.plan import (
     FitPlan,
@@ -31,6 +34,7 @@ from keras_zoo.training.plan import (
     for_evaluation,
     model_args_for,
     plan_fit,
+    resolve_verbose,
     task_of,
 )
 from keras_zoo.training.tuning import (
@@ -48,11 +52,15 @@ __all__ = [
     "compile_defaults",
     "compile_model",
     "evaluate",
+    "execute",
     "fit",
     "for_evaluation",
     "model_args_for",
+    "op_determinism_scoped",
     "outputs_logits",
     "plan_fit",
+    "prepare_data",
+    "resolve_verbose",
     "task_of",
     "tune",
 ]

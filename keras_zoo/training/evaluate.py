@@ -52,8 +52,7 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
     else:
         model = load_model(model_or_path, safe_mode=safe_mode)
         run_dir = run_dir_of(model_or_path)
-        if run_dir and os.path.isfile(os.path.join(run_dir, runs.VOCABULARY)):
-            vocabulary = runs.read_vocabulary(os.path.join(run_dir, runs.VOCABULARY))
+        vocabulary = runs.run_vocabulary(run_dir) if run_dir else None
         if run_dir and os.path.isfile(os.path.join(run_dir, runs.CONFIG)):  # the run's masks
             recipe = runs.read_json(os.path.join(run_dir, runs.CONFIG)).get("recipe") or {}
             mask_rate = recipe.get("mask_rate", mask_rate)

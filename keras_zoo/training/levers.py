@@ -16,14 +16,14 @@ import os
 
 import keras
 
-from keras_zoo.errors import InvalidArgumentError
+from keras_zoo.errors import InvalidArgumentError, is_integer
 
 
 def check(accumulate, remat):
     """Checks `fit`'s `accumulate` and `remat`; returns them as `FitPlan` fields."""
     if accumulate is None:
         accumulate = 1
-    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+    if not is_integer(accumulate) or accumulate < 1:
         raise InvalidArgumentError(
             "`accumulate` must be a positive integer (batches per optimizer step) or None. "
             f"Received: accumulate={accumulate!r}")

@@ -282,9 +282,7 @@ def _run_source(folder, model):
         raise WeightsError(
             f"The run has no {runs.MODEL} nor {runs.BEST} yet (rerun it to finish). "
             f"Received: weights={folder!r}")
-    vocabulary = None
-    if os.path.isfile(os.path.join(folder, runs.VOCABULARY)):
-        vocabulary = tuple(runs.read_vocabulary(os.path.join(folder, runs.VOCABULARY)))
+    vocabulary = runs.run_vocabulary(folder)
     return Source(file, f"run {folder}", config.get("model"),
                   _tuples(config.get("model_args") or {}), None, config.get("dataset"),
                   vocabulary)

@@ -178,7 +178,7 @@ class Transfer:
 
     def build(self):
         """Builds the model (in the strategy scope), loads, freezes, enables LoRA."""
-        model = registry._entry(self.name).builder(**self.args)
+        model = registry.build_model(self.name, **self.args)
         if self.source is not None:
             load_into(model, self.source, self.name, self.args)
         if self.freeze == "backbone":

@@ -48,9 +48,7 @@ def publish(run_dir, out_dir, *, name=None, url=None):
     stem = f"{config['model']}-{name}"
     weights_path = os.path.join(out_dir, stem + WEIGHTS_SUFFIX)
     runs.atomic_write(weights_path, merge_lora(model).save_weights)
-    vocabulary = None
-    if os.path.isfile(os.path.join(run_dir, runs.VOCABULARY)):
-        vocabulary = tuple(runs.read_vocabulary(os.path.join(run_dir, runs.VOCABULARY)))
+    vocabulary = runs.run_vocabulary(run_dir)
     from keras_zoo._version import __version__
 
     recipe = {k: v for k, v in config.items() if k not in ("model", "model_args", "versions",

@@ -58,9 +58,8 @@ def create_model(name, *, weights=None, include_top=True, pooling=None, **overri
             f"`pooling` applies to a headless model (include_top=False). Received: pooling={pooling!r}")
     source = resolve(weights, name) if weights is not None else None
     args = merged_args(source, overrides, name)
-    registry.check_overrides(name, args)
-    model = registry._entry(name).builder(**args)
-    headless = None if include_top else cuthead_layer(model, pooling)
+    model = registry.build_model(name, **args)
+    headless = None if include_top else cut_head(model, pooling)
     if source is not None:
         load_into(model, source, name, args, headless=headless is not None)
     return model if headless is None else headless
@@ -91,7 +90,7 @@ _POOL_LIKE = ("Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
               "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Cropping1D")
 
 
-def cuthead_layer(model, pooling=None):
+def cut_head(model, pooling=None):
     """The model's backbone: its graph cut before the head, as keras.applications does.
 
     The head (the layer named `predictions` or `logits`, and the Dropout
@@ -162,14 +161,14 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
                 f"another architecture. Use weights made for {name!r}.")
     else:
         donor_args = source.model_args if source.model_args is not None else args
-        if source.model_args is None and _hashead_layer(model):
+        if source.model_args is None and _has_head(model):
             return _load_backbone_of_bare_file(model, path, source, name, args, headless)
         if donor_args == args and not headless:
             _load_weights_file(model, path, source, name, args)
             return model
-        donor = registry._entry(name).builder(**donor_args)
+        donor = registry.build_model(name, **donor_args)
         _load_weights_file(donor, path, source, name, donor_args)
-    if not _hashead_layer(donor) or donor.get_config() == model.get_config():
+    if not _has_head(donor) or donor.get_config() == model.get_config():
         try:
             model.set_weights(donor.get_weights())
         except ValueError as e:
@@ -201,7 +200,7 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
     return model
 
 
-def _hashead_layer(model):
+def _has_head(model):
     return any(layer.name in HEAD_NAMES for layer in getattr(model, "layers", []))
 
 
@@ -289,7 +288,7 @@ def _load_encoder(model, source, name, *, headless=False, verbose=True):
     if source.path.endswith(".keras"):
         pretrained = runs.load_model(source.path)
     else:
-        pretrained = registry._entry(source.model).builder(**(source.model_args or {}))
+        pretrained = registry.build_model(source.model, **(source.model_args or {}))
         _load_weights_file(pretrained, source.path, source, source.model,
                            source.model_args or {})
     try:
