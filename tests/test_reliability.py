@@ -2,6 +2,7 @@
 
 import csv
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -322,11 +323,12 @@ def test_nothing_evaluates_code_from_the_command_line_or_a_config(tmp_path, caps
     assert cli.main(["train", "mlp", "--dataset", "digits", "--arg", f"hidden_units={code}"]) == 2
     assert "must be a tuple" in capsys.readouterr().err
     assert not marker.exists()
-    for module in ("cli", "runs", "training", "callbacks", "registry"):
-        with open(os.path.join(ROOT, "keras_zoo", f"{module}.py")) as f:
-            source = f.read()
-        assert not re.search(r"(?<![\w.])(eval|exec)\(|pickle|ast\.parse", source), module
-        assert len(re.findall(r"\bast\.", source)) == source.count("ast.literal_eval"), module
+    for path in sorted(pathlib.Path(ROOT, "keras_zoo").rglob("*.py")):
+        if path.name == "offline.py":  # parses the standard library's own source for docstrings
+            continue
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w.])(eval|exec)\(|pickle|ast\.parse", source), path
+        assert len(re.findall(r"\bast\.", source)) == source.count("ast.literal_eval"), path
 
 
 # the stress test, short -----------------------------------------------------------------
