@@ -1,17 +1,159 @@
 import os
+import shutil
+import stat
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 
-# Quiet TensorFlow, and keep every prepared tfds dataset of a test session in
-# a fresh folder (also for the CLI and notebook subprocesses, which inherit it).
+# Quiet TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# One folder per process: pytest-xdist workers inherit the controller's
-# environment, and would otherwise prepare the same dataset into one folder at once.
-if os.environ.get("TFDS_DATA_DIR", "") == os.environ.get("KERAS_ZOO_TEST_TFDS_DIR", ""):
-    os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="keras_zoo_tfds_")
-    os.environ["KERAS_ZOO_TEST_TFDS_DIR"] = os.environ["TFDS_DATA_DIR"]
 # One GAN judge for the whole session, shared by the workers: the first that
-# needs it fits it, another one waits for its lock (keras_zoo.gan_metrics).
+# needs it fits it, another one waits for its lock (keras_zoo.training.gan_metrics).
 os.environ.setdefault("KERAS_ZOO_TEST_JUDGE_CACHE", tempfile.mkdtemp(prefix="keras_zoo_judge_"))
+
+# The offline datasets (digits, addition, half_sums, tiny_corpus, stdlib_docstrings)
+# of a pytest-xdist session are prepared once, by the controller, into one fresh
+# folder that every process reads through TFDS_DATA_DIR: the workers, and the CLI
+# and notebook subprocesses, which inherit it. The controller prepares them in a
+# subprocess while the workers start and collect; each worker waits for them at the
+# end of its collection. Then the folder is read-only: its write bits are removed,
+# and as root, who ignores them, the session fails if anything under it changed. A
+# test that prepares, damages or writes tfds data uses a folder of its own
+# (`data_dir=`, or TFDS_DATA_DIR in a subprocess's environment).
+# A TFDS_DATA_DIR set by the user is used as it is: the controller prepares the
+# offline datasets missing there, and nothing is made read-only.
+# Without xdist (`-p no:xdist`, `-n 0`) the one process prepares what its tests
+# use, on first use, into a fresh folder (or the user's).
+_SHARED = "KERAS_ZOO_TEST_TFDS_DIR"  # the session's shared folder
+_READY = "KERAS_ZOO_TEST_TFDS_READY"  # a file that appears once it is prepared: empty, or why not
+_PREPARE = r"""
+import sys
+import tensorflow_datasets as tfds
+from keras_zoo import data  # registers the offline tfds builders
+names = sorted({v.name for v in vars(data).values()
+                if isinstance(v, type) and issubclass(v, tfds.core.DatasetBuilder)})
+config = tfds.download.DownloadConfig(try_download_gcs=False)
+for name in names:
+    builder = tfds.builder(name, data_dir=sys.argv[1])
+    if not builder.is_prepared():
+        builder.download_and_prepare(download_config=config)
+print(" ".join(names))
+"""
+_state = {}
+
+
+def _listing(folder):
+    """Every path under `folder` with its size and modification time."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            found[os.path.relpath(path, folder)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def _set_writable(folder, writable):
+    for root, dirs, files in os.walk(folder):
+        for path in [root] + [os.path.join(root, name) for name in files]:
+            mode = os.lstat(path).st_mode
+            os.chmod(path, mode | stat.S_IWUSR if writable
+                     else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _prepare(folder, shared, ready):
+    """Prepares every offline dataset in `folder` (in a subprocess: the controller
+    stays without TensorFlow); then, if `shared`, makes it read-only. Writes `ready`."""
+    start = time.time()
+    error = ""
+    try:
+        done = subprocess.run([sys.executable, "-c", _PREPARE, folder], check=False,
+                              capture_output=True, text=True,
+                              env={**os.environ, "TFDS_DATA_DIR": folder})
+        if done.returncode:
+            error = (f"preparing the offline datasets in {folder} failed:\n"
+                     f"{done.stdout[-2000:]}{done.stderr[-4000:]}")
+        else:
+            _state["summary"] = (
+                f"offline datasets {done.stdout.splitlines()[-1]} prepared once in "
+                f"{time.time() - start:.1f} s into {folder}"
+                + (", shared read-only by the workers" if shared else ""))
+            if shared:
+                _set_writable(folder, False)
+                _state["listing"] = _listing(folder)
+    except Exception as e:  # noqa: BLE001 - reported to the workers
+        error = f"preparing the offline datasets in {folder} failed: {e!r}"
+    with open(ready + ".part", "w") as f:
+        f.write(error)
+    os.replace(ready + ".part", ready)  # appears whole
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput") or os.environ.get(_SHARED):
+        return  # a worker: TFDS_DATA_DIR and the ready file come from the controller
+    if getattr(config.option, "dist", "no") == "no":  # one process
+        if not os.environ.get("TFDS_DATA_DIR"):
+            os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="keras_zoo_tfds_")
+        return
+    folder = os.environ.get("TFDS_DATA_DIR")
+    shared = not folder
+    if shared:
+        folder = _state["shared"] = tempfile.mkdtemp(prefix="keras_zoo_tfds_")
+    _state["ready_dir"] = tempfile.mkdtemp(prefix="keras_zoo_tfds_ready_")
+    ready = os.path.join(_state["ready_dir"], "ready")
+    os.environ.update({"TFDS_DATA_DIR": folder, _SHARED: folder, _READY: ready})
+    _state["thread"] = threading.Thread(target=_prepare, args=(folder, shared, ready),
+                                        daemon=True)
+    _state["thread"].start()
+
+
+def _wait_for_datasets():
+    """In a worker: waits until the controller has prepared the offline datasets."""
+    ready = os.environ.get(_READY)
+    if not ready:
+        return
+    while not os.path.exists(ready):
+        time.sleep(0.2)
+    with open(ready) as f:
+        error = f.read()
+    if error:
+        raise RuntimeError(error)
+
+
+def pytest_sessionfinish(session):
+    """Fails the session if the shared dataset folder changed: a test wrote into it
+    (root ignores its read-only bits) instead of a folder of its own."""
+    if "thread" not in _state:
+        return
+    _state["thread"].join()
+    if "listing" not in _state:
+        return
+    before, after = _state["listing"], _listing(_state["shared"])
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    if changed:
+        _state["changed"] = changed
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "summary" in _state:
+        terminalreporter.write_line(_state["summary"])
+    if _state.get("changed"):
+        terminalreporter.write_line(
+            f"ERROR: tests changed the shared read-only dataset folder {_state['shared']} "
+            f"(use a folder of your own: data_dir=, or TFDS_DATA_DIR in a subprocess's "
+            f"environment): {', '.join(_state['changed'][:10])}", red=True)
+
+
+def pytest_unconfigure(config):
+    if "thread" in _state:
+        _state["thread"].join()
+        shutil.rmtree(_state["ready_dir"], ignore_errors=True)
+    if "shared" in _state:
+        _set_writable(_state["shared"], True)
+        shutil.rmtree(_state["shared"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -25,3 +167,4 @@ def pytest_collection_modifyitems(config, items):
         return (0, -slow.kwargs.get("minutes", 1)) if slow else (1, 0)
 
     items.sort(key=order)
+    _wait_for_datasets()  # the workers collect while the controller prepares them

@@ -1,6 +1,27 @@
-"""Models learn: recipe defaults reach known accuracies on offline and generated data."""
+"""Models learn: each recipe of the results table, trained here for a reduced number
+of epochs or steps, reaches a target measured for that length.
+
+The full recipes' targets (`kz.recipe(model, dataset).expected`, the README's
+"Results" table) stay what `python scripts/results.py --seeds 3` measures: it fits
+every recipe for its own epochs (`kz.fit` without `epochs=`), minutes a run
+(gpt_mini on tiny_corpus 466-536 s, lstm_seq2seq on addition 150-506 s, dcgan on
+digits 192-323 s). Refitting them here took about half of the test suite's time,
+so each check below trains the same recipe (model arguments, optimizer, learning
+rate schedule over the run, batch, augmentation) for the length in `SHORT` (the
+DCGAN without its weight average, see there), and asserts a target measured for
+that length with seeds 0, 1 and 2 by
+
+    python tests/test_learning.py MODEL:DATASET     # prints each seed's test metrics
+
+(the figures beside each target: a 2-core AVX2 AMD EPYC, the fit pinned to one
+core, under other load; 10-160 s of CPU a fit). A target lies a margin beyond the
+worst seed, and clearly beyond what a model that does not learn reaches (chance,
+the majority class, a unigram model, an untrained generator).
+"""
 
 import os
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,38 +32,122 @@ from keras_zoo.models import gan
 
 pytestmark = pytest.mark.slow
 
+# (model, dataset): `kz.fit` arguments of the reduced run. `FULL` is each recipe's
+# own epochs, the length scripts/results.py trains and the results table reports.
+SHORT = {
+    ("simple_cnn", "digits"): {"epochs": 20},
+    ("mlp", "digits"): {"epochs": 20},
+    ("gru_classifier", "half_sums"): {"epochs": 3},
+    ("transformer_classifier", "half_sums"): {"epochs": 6},
+    ("lstm_seq2seq", "addition"): {"epochs": 4},
+    ("gpt_mini", "tiny_corpus"): {"epochs": 1, "steps_per_epoch": 150},
+    # The generator itself, not the recipe's 0.999 moving average of its weights: with
+    # a time constant of 1,000 steps, the average of a short run stays near the start
+    # (10 epochs of the recipe as it is: recognised 0.000, KID 0.41-0.44, seeds 0/1/2).
+    ("dcgan", "digits"): {"epochs": 20, "recipe": {"ema_momentum": 0.0}},
+}
+FULL = {
+    ("simple_cnn", "digits"): 60,
+    ("mlp", "digits"): 60,
+    ("gru_classifier", "half_sums"): 20,
+    ("transformer_classifier", "half_sums"): 20,
+    ("lstm_seq2seq", "addition"): 15,
+    ("gpt_mini", "tiny_corpus"): 5,
+    ("dcgan", "digits"): 300,
+}
+
+
+def short_fit(name, dataset, seed=0, **overrides):
+    """Fits the recipe for its reduced length (seed 0) and checks that length."""
+    short = SHORT[name, dataset]
+    result = kz.fit(name, dataset, seed=seed, verbose=0, **short, **overrides)
+    history = result.history["d_loss" if name == "dcgan" else "loss"]
+    assert len(history) == short["epochs"], result.history
+    return result
+
+
+@pytest.mark.parametrize("name, dataset", sorted(SHORT))
+def test_the_checks_are_shorter_than_the_recipes_results_py_trains(name, dataset):
+    recipe = kz.recipe(name, dataset)
+    assert recipe.expected is not None  # a row of the results table
+    assert recipe.epochs == FULL[name, dataset] > SHORT[name, dataset]["epochs"]
+
+
+def test_results_py_trains_the_recipes_own_epochs(monkeypatch):
+    """scripts/results.py leaves the length to the recipe, and `kz.fit` without
+    `epochs=` trains the recipe's epochs (here a 2-epoch recipe of 2 steps each)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "results.py")
+    spec = importlib.util.spec_from_file_location("results_script", path)
+    results = importlib.util.module_from_spec(spec)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # it puts the repository first
+    spec.loader.exec_module(results)
+    calls = []
+
+    class Result:
+        metrics, output_dir = {"accuracy": 1.0}, None
+
+    monkeypatch.setattr(kz, "fit", lambda *args, **kwargs: calls.append((args, kwargs)) or
+                        Result())
+    results.measure("mlp", "digits", 0, "unused")
+    monkeypatch.undo()
+    (args, kwargs), = calls
+    assert args == ("mlp", "digits") and not {"epochs", "steps_per_epoch", "recipe"} & set(
+        kwargs), kwargs
+    result = kz.fit("mlp", "digits", steps_per_epoch=2, recipe={"epochs": 2}, verbose=0,
+                    model_args={"hidden_units": (8,)})
+    assert len(result.history["loss"]) == 2
+
 
 @pytest.mark.parametrize("name, target", [
-    ("simple_cnn", 0.9917),  # issue 8: at most 3 of 360 wrong, better than the SVC's 4
-    ("mlp", 0.9861),  # better than 3-NN
+    # 20 of 60 epochs. Seeds 0/1/2: 0.9917/0.9806/0.9861 (3, 7 and 5 of 360 wrong);
+    # the full recipe: 0.9944 median (results table).
+    ("simple_cnn", 0.96),
+    # 20 of 60 epochs. Seeds 0/1/2: 0.9778/0.9861/0.9778 (8, 5, 8 wrong); the full
+    # recipe: 0.9917 median.
+    ("mlp", 0.96),
 ])
-def test_digits_classifiers_reach_their_targets_with_recipe_defaults(name, target):
-    result = kz.fit(name, "digits", seed=0, verbose=0)
-    assert len(result.history["loss"]) == kz.recipe(name, "digits").epochs
+def test_digits_classifiers_learn(name, target):
+    # The majority class is about 10 % of the test digits (stratified split).
+    result = short_fit(name, "digits")
     assert result.metrics["accuracy"] >= target, result.metrics
 
 
-@pytest.mark.slow(minutes=8)  # its recipe's full run (README results table)
-def test_gpt_mini_on_tiny_corpus_beats_the_5_gram():
-    # A character 5-gram with absolute discounting: 1.87 bits/char on this test split.
-    result = kz.fit("gpt_mini", "tiny_corpus", seed=0, verbose=0)
-    assert result.metrics["bits_per_char"] <= 1.70, result.metrics
+@pytest.mark.parametrize("name, target", [
+    # 3 of 20 epochs. Seeds 0/1/2: 0.9105/0.9055/0.9105 (the full recipe: 1.0000 median).
+    ("gru_classifier", 0.85),
+    # 6 of 20 epochs. Seeds 0/1/2: 0.9950/0.9990/0.9985 (the full recipe: 1.0000); at
+    # 4 epochs seed 1 stayed at chance (0.5000, as this model does at too high a
+    # rate), so it gets 6.
+    ("transformer_classifier", 0.97),
+])
+def test_sequence_models_learn_half_sums(name, target):
+    # Chance is 50 % (the classes are exactly balanced).
+    result = short_fit(name, "half_sums")
+    assert result.metrics["accuracy"] >= target, result.metrics
 
 
-@pytest.mark.parametrize("name", ["gru_classifier", "transformer_classifier"])
-def test_sequence_models_solve_half_sums_with_recipe_defaults(name):
-    # Issue 8's target: >= 99.9 %, near the linear model's 100 % (chance is 50 %).
-    result = kz.fit(name, "half_sums", seed=0, verbose=0)
-    assert len(result.history["loss"]) == kz.recipe(name, "half_sums").epochs
-    assert kz.recipe(name, "half_sums").expected.met_by(result.metrics), result.metrics
+@pytest.mark.slow(minutes=2)
+def test_gpt_mini_on_tiny_corpus_beats_a_bigram():
+    # 150 optimizer steps, 100 of them the recipe's warm-up (the recipe: 5 epochs of
+    # 452 steps, 1.68 bits/char). Seeds 0/1/2: 3.326/3.359/3.362 bits/char (200
+    # steps: 3.149/3.172/3.163). On this test split a unigram model of the training
+    # characters scores 4.62 bits/char, an interpolated character bigram 3.51 (its
+    # weight chosen on the test split itself).
+    result = short_fit("gpt_mini", "tiny_corpus")
+    assert int(result.model.optimizer.iterations) == 150
+    assert result.metrics["bits_per_char"] <= 3.45, result.metrics
 
 
-@pytest.mark.slow(minutes=8)  # its recipe's full run (README results table)
-def test_lstm_seq2seq_on_addition_with_recipe_defaults():
-    # Issue 8's target: at least 99.5% of the test answers exactly right.
-    result = kz.fit("lstm_seq2seq", "addition", seed=0, verbose=0)
-    assert len(result.history["loss"]) == kz.recipe("lstm_seq2seq", "addition").epochs
-    assert result.metrics["exact_match"] >= 0.995, result.metrics
+def test_lstm_seq2seq_learns_addition():
+    # 4 of 15 epochs (the recipe: 0.9986 of the answers exact, median). Seeds 0/1/2:
+    # characters right 0.6714/0.6123/0.5954, answers exact 0.0592/0.0330/0.0284
+    # (2 epochs: 0.50 and 0.01). The best constant answer gets 0.3203 of the
+    # characters (the most frequent one at each position) and none of the answers.
+    result = short_fit("lstm_seq2seq", "addition")
+    assert result.metrics["accuracy"] >= 0.5, result.metrics
+    assert result.metrics["exact_match"] >= 0.01, result.metrics
 
 
 def test_dcgan_losses_are_finite_and_samples_change():
@@ -71,7 +176,7 @@ def fresh_cache(monkeypatch):
 
 
 def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
-    from keras_zoo import gan_metrics
+    from keras_zoo.training import gan_metrics
 
     judge = gan_metrics.classifier("digits")  # simple_cnn, its digits recipe, no smoothing
     batches = data.load_dataset("digits", "test", batch_size=512, shuffle=False)
@@ -89,18 +194,34 @@ def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
     assert np.abs(fractions - true_fractions).max() <= 0.01, (fractions, true_fractions)
 
 
-@pytest.mark.slow(minutes=8)  # its recipe's full run (README results table)
-def test_dcgan_on_digits_reaches_its_recipe_result(fresh_cache):
-    # Issue 8's target is 80 % of 1,000 samples recognised with confidence > 0.9;
-    # scripts/results.py measured 82.1 / 79.3 / 77.8 % (seeds 0/1/2) on 2026-12-02
-    # and 80.2 / 80.0 / 80.9 % on 2026-12-03 (the results table); a seed moves by
-    # 2-4 points between runs, so one seed is held to the lowest measured.
-    result = kz.fit("dcgan", "digits", seed=0, verbose=0)
+@pytest.mark.slow(minutes=3)
+def test_dcgan_learns_digits(fresh_cache):
+    # 20 of 300 epochs (400 steps), the generator itself judged (see SHORT). Seeds
+    # 0/1/2: recognised 0.495/0.493/0.519; each digit 7.6-15.6/6.9-14.2/7.9-13.9 % of
+    # the samples; KID 0.029/0.023/0.020 (the full recipe: 0.802 recognised, median;
+    # KID within noise of the real digits'). Not learning: an untrained generator
+    # draws one grey "1" (recognised 1.0, all one digit, KID 0.48); an untrained
+    # Dense layer's noise is "recognised" 0.72, 92 % as one digit, KID 0.24; the mean
+    # training digit every time: KID 0.28. 10 epochs (seed 0): recognised 0.038, 83 %
+    # one digit, KID 0.26; 15 epochs: 0.341, 4.5-28.2 %, KID 0.088.
+    result = short_fit("dcgan", "digits")
     metrics = kz.evaluate(result.model, "digits")
-    assert metrics["recognised"] >= 0.778, metrics
-    # Every digit 5-15 % of the samples (issue 8; measured 8.4-12.9 %).
-    assert 0.05 <= metrics["class_min"] and metrics["class_max"] <= 0.15, metrics
-    # KID to the test digits within 3 standard errors of the real training
-    # digits' own (measured -0.0010 and 0.0003 against -0.0011).
-    noise = 3 * (metrics["kid_std"] + metrics["kid_real_std"])
-    assert metrics["kid"] <= metrics["kid_real"] + noise, metrics
+    assert metrics["recognised"] >= 0.35, metrics
+    assert metrics["class_min"] >= 0.03 and metrics["class_max"] <= 0.25, metrics
+    assert metrics["kid"] <= 0.08, metrics
+
+
+def _measure(name, dataset, seeds):
+    """Prints the reduced run's test metrics for each seed (the targets' evidence)."""
+    for seed in seeds:
+        start = time.time()
+        result = kz.fit(name, dataset, seed=seed, verbose=0, **SHORT[name, dataset])
+        metrics = dict(result.metrics)
+        if kz.model_info(name).task == "image_generation":
+            metrics.update(kz.evaluate(result.model, dataset))
+        print(f"{name}:{dataset} seed {seed} ({time.time() - start:.0f} s):",
+              {k: round(float(v), 4) for k, v in metrics.items()}, flush=True)
+
+
+if __name__ == "__main__":  # python tests/test_learning.py MODEL:DATASET [SEED ...]
+    _measure(*sys.argv[1].split(":"), [int(s) for s in sys.argv[2:]] or [0, 1, 2])
