@@ -157,7 +157,16 @@ class SigintAt(keras.callbacks.Callback):
 def test_sigint_saves_the_step_it_came_at_and_the_resume_is_exact(tmp_path):
     # Full epochs of 40 steps, 16 per execution (the last runs 8): the SIGINT sent at the
     # end of step 16 of epoch 2 is handled at the end of the next execution, after a step
-    # checkpoint.
+    # checkpoint. SIGINT at Python's default, as in a terminal: a shell's background job
+    # (`.ci/run &`) starts the suite with SIGINT ignored, and it would stay ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _sigint_saves_the_step(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _sigint_saves_the_step(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(callbacks.TrainingInterrupted,
                        match=r"Training interrupted; 1 finished epoch\(s\) and 32 step\(s\) of "
