@@ -43,6 +43,8 @@ _EXPORTS = {
     "FitResult": "keras_zoo.training",
     "evaluate": "keras_zoo.training",
     "fit": "keras_zoo.training",
+    "Prediction": "keras_zoo.training",
+    "predict": "keras_zoo.training",
     "load_model": "keras_zoo.runs",
     "WeightsEntry": "keras_zoo.weights",
     "enable_lora": "keras_zoo.weights",

@@ -9,6 +9,7 @@ keras-zoo evaluate runs/cnn
 keras-zoo tune mlp --dataset digits --trials 20 --epochs 5 --output runs/tune-mlp
 keras-zoo generate runs/dcgan --num 64 --out samples.png
 keras-zoo generate runs/gpt --prompt "def " --length 200
+keras-zoo predict runs/cnn seven.png more-digits/ --top 3 --out predictions.csv
 keras-zoo datasets
 ```
 
@@ -21,6 +22,7 @@ of the output went away (`keras-zoo generate ... | head`).
 import argparse
 import ast
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -200,6 +202,26 @@ def build_parser():
     p.add_argument("--unsafe", action="store_true",
                    help="allow a model file carrying Python code (only files you trust)")
     p.set_defaults(run=_cmd_generate)
+
+    p = sub.add_parser("predict", parents=[common], help="classify new images or texts",
+                       description="Classify image files, folders of images, .txt files or "
+                       "--text with a classifier run (or .keras file), prepared as in training "
+                       "(resized, scaled; the run's vocabulary and text settings). One line "
+                       "per input: INPUT<TAB>class (probability), the top K with --top K.")
+    p.add_argument("path", help="run folder or .keras file of an image or text classifier")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files or folders (png, jpg, jpeg, gif, bmp, searched "
+                        "recursively); .txt files or folders for a text classifier")
+    p.add_argument("--text", dest="texts", action="append", default=[], metavar="TEXT",
+                   help="a text to classify (text classifier; repeatable)")
+    p.add_argument("--top", type=int, default=1, help="classes per input, most likely first "
+                   "(default 1)")
+    p.add_argument("--out", help="also write the predictions as CSV "
+                   "(input, rank, class, probability)")
+    p.add_argument("--batch-size", type=int, help="default: the run's")
+    p.add_argument("--unsafe", action="store_true",
+                   help="allow a model file carrying Python code (only files you trust)")
+    p.set_defaults(run=_cmd_predict)
 
     p = sub.add_parser("weights", parents=[common], help="list pretrained weights",
                        description="List the registered pretrained weights (shipped in the "
@@ -683,6 +705,34 @@ class _TextStream:
     def end(self):
         sys.stdout.write("\n")
         sys.stdout.flush()
+
+
+def _cmd_predict(args):
+    import pathlib
+
+    import keras_zoo as kz
+    from keras_zoo.training import write_csv
+
+    if not args.inputs and not args.texts:
+        raise InvalidArgumentError(
+            "Give the images or .txt files to classify, or --text TEXT. "
+            f"Received: keras-zoo predict {args.path}")
+    # Paths as paths and --text as texts, in one call (one model load).
+    inputs = [pathlib.Path(p) for p in args.inputs] + list(args.texts)
+    predictions = kz.predict(args.path, inputs, top=args.top, batch_size=args.batch_size,
+                             safe_mode=not args.unsafe)
+    shown = []
+    for prediction in predictions:
+        label = prediction.input
+        if isinstance(prediction.input, int):  # a --text, shown as itself on one line
+            prediction = dataclasses.replace(prediction, input=inputs[prediction.input])
+            label = " ".join(prediction.input.split())
+            label = label if len(label) <= 60 else label[:57] + "..."
+        shown.append(prediction)
+        classes = "\t".join(f"{name} ({p:.4f})" for name, p in prediction.top)
+        print(f"{label}\t{classes}")
+    if args.out:
+        write_csv(shown, args.out)
 
 
 def _cmd_weights(args):

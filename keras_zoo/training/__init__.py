@@ -4,6 +4,7 @@
 - `plan.py`: `plan_fit` resolves `fit`'s arguments into one frozen `FitPlan`.
 - `loop.py`: `fit` and `execute(plan)`.
 - `evaluate.py`: `evaluate`, sending GANs to `gan_metrics`.
+- `predict.py`: `predict`, a classifier on new images or texts, prepared as in training.
 - `callbacks.py`: resume state, best checkpoint, NaN guard, interrupts.
 - `checks.py`, `levers.py`: argument checks; accumulation and rematerialisation.
 - `multi_worker.py`: the loop under `MultiWorkerMirroredStrategy`.
@@ -37,6 +38,11 @@ from keras_zoo.training.plan import (
     resolve_verbose,
     task_of,
 )
+from keras_zoo.training.predict import (
+    Prediction,
+    predict,
+    write_csv,
+)
 from keras_zoo.training.tuning import (
     TuneResult,
     tune,
@@ -45,6 +51,7 @@ from keras_zoo.training.tuning import (
 __all__ = [
     "FitPlan",
     "FitResult",
+    "Prediction",
     "TuneResult",
     "batch_multiple",
     "check_dataset_name",
@@ -59,8 +66,10 @@ __all__ = [
     "op_determinism_scoped",
     "outputs_logits",
     "plan_fit",
+    "predict",
     "prepare_data",
     "resolve_verbose",
     "task_of",
     "tune",
+    "write_csv",
 ]
