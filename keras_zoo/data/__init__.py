@@ -3,6 +3,8 @@
 - `entries.py`: `DatasetEntry` per dataset (source, kind, splits, preprocessing), `DatasetSpec`.
 - `pipeline.py`: tfds examples to batched `tf.data.Dataset`s; `prepare`, `load_dataset`.
 - `offline.py`: tfds builders that need no download (`digits`, `tiny_corpus`, ...).
+- `catalogue.py`: entries derived from any tfds catalogue builder's info.
+- `sources.py`: the user's data (folders, arrays, `tf.data`) and `resolve`.
 - `folders.py`: checks of tfds data folders (paths, metadata, whole records).
 - `masking.py`: masked-language-model targets.
 - `vocabulary.py`: vocabularies saved as `vocabulary.txt`.
@@ -42,11 +44,14 @@ from keras_zoo.data.pipeline import (
     PreparedData,
     check_compatible,
     dataset_spec,
+    image_shape,
+    image_size_for,
     is_character_level,
     list_datasets,
     load_dataset,
     prepare,
 )
+from keras_zoo.data.sources import resolve
 from keras_zoo.data.vocabulary import load_vocabulary, save_vocabulary
 
 __all__ = [
@@ -62,6 +67,9 @@ __all__ = [
     "TinyCorpus",
     "check_compatible",
     "dataset_spec",
+    "image_shape",
+    "image_size_for",
+    "resolve",
     "is_character_level",
     "list_datasets",
     "load_dataset",

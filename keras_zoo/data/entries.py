@@ -56,6 +56,15 @@ class DatasetEntry:
         builder: the tfds builder read, when it is not `name`: several
             views (splits, targets) of one builder, e.g. `stdlib_docstrings`
             and `stdlib_docstrings_text`.
+        token_ids: the inputs are token ids already (the user's int
+            arrays), all below this count (the vocabulary size); None: text
+            is turned into ids by the zoo.
+        reader: for the user's own data (`keras_zoo.data.sources`): the
+            object read instead of a tfds builder (`info.features`,
+            `info.splits`, `as_dataset(split=...)`); None for tfds data.
+        origin: where the user's data came from, as recorded in the run's
+            `config.json` (path, file count, fingerprint, carve); None for
+            tfds data.
     """
 
     name: str
@@ -77,11 +86,19 @@ class DatasetEntry:
     train_window_stride: int = None
     keep_tokens: str = "first"
     builder: str = None
+    token_ids: int = None
+    reader: object = dataclasses.field(default=None, compare=False, repr=False)
+    origin: dict = None
 
     @property
     def builder_name(self):
         """The tfds builder this dataset reads."""
         return self.builder or self.name
+
+    @property
+    def curated(self):
+        """Whether this is one of the zoo's own entries (`DATASETS`), with its own recipes."""
+        return DATASETS.get(self.name) is self
 
 
 DATASETS = {
@@ -287,6 +304,9 @@ class DatasetSpec:
         epochs: default number of epochs.
         description: what the data is and how it is split.
         source: where the data comes from.
+        class_names: the names of the classes, index = class id, when the
+            data names them (a tfds `ClassLabel`, a folder's sub-folders,
+            string labels); else None.
     """
 
     name: str
@@ -303,6 +323,7 @@ class DatasetSpec:
     epochs: int = 1
     description: str = ""
     source: str = "tfds"
+    class_names: tuple = None
 
     _MODEL_ARGS = (
         "input_shape",
@@ -329,6 +350,7 @@ class DatasetSpec:
     def to_dict(self):
         """Returns the spec as a JSON-ready dict."""
         result = dataclasses.asdict(self)
-        if self.input_shape is not None:
-            result["input_shape"] = list(self.input_shape)
+        for key in ("input_shape", "class_names"):
+            if result[key] is not None:
+                result[key] = list(result[key])
         return result

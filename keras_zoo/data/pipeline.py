@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 
 from keras_zoo import errors
 from keras_zoo._quiet import quiet_native_logs
-from keras_zoo.data import folders, offline
+from keras_zoo.data import folders, offline, sources
 from keras_zoo.data.entries import DATASETS, KIND_DESCRIPTIONS, DatasetSpec
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -29,6 +29,10 @@ DEFAULT_SEED = 0
 # tells whether downloading can work at all.
 _PROBE_ADDRESS = ("storage.googleapis.com", 443)
 _PROBE_TIMEOUT = 3.0
+# Images of a fixed size with no side above this are read at their size; others
+# (sizes that vary, or larger) are resized to their model family's side, or this.
+MAX_KEPT_SIDE = 64
+FAMILY_SIDES = {"dense": 32, "cnn": 64, "transformer": 64, "gan": 32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +59,9 @@ class PreparedData:
 def list_datasets():
     """Returns the sorted names of the datasets the zoo has recipes for.
 
+    Any tfds catalogue name, a folder, arrays or a `tf.data.Dataset` work
+    too (see `keras_zoo.data.sources`).
+
     Example:
 
     >>> list_datasets()[:3]
@@ -63,21 +70,51 @@ def list_datasets():
     return sorted(DATASETS)
 
 
-def _entry(name):
-    if not isinstance(name, str) or name not in DATASETS:
-        raise errors.unknown_name("dataset", name, DATASETS)
-    return DATASETS[name]
+def _entry(name, data_dir=None):
+    """The `DatasetEntry` of a name, folder, arrays, `tf.data` or entry (`sources.resolve`)."""
+    return sources.resolve(name, data_dir=data_dir)
 
 
-def dataset_spec(name, *, data_dir=None):
+def image_size_for(shape, family=None):
+    """The `(H, W)` images of `shape` are resized to, or None to keep their size.
+
+    A fixed size with no side above `MAX_KEPT_SIDE` (64) is kept; other
+    images (sizes that vary, e.g. tf_flowers, or larger, e.g. beans'
+    500x500) are resized to a square of the model family's side
+    (`FAMILY_SIDES`: dense 32, cnn 64, transformer 64, gan 32), else 64.
+    A training recipe's `image_size` overrides the rule.
+    """
+    height, width = shape[:2]
+    if height and width and max(height, width) <= MAX_KEPT_SIDE:
+        return None
+    side = FAMILY_SIDES.get(family, MAX_KEPT_SIDE)
+    return (side, side)
+
+
+def image_shape(name, data_dir=None):
+    """The `(H, W, C)` of a dataset's images as stored, None for sizes that vary."""
+    entry = _entry(name, data_dir)
+    return tuple(_features(entry, data_dir)[entry.x_key].shape)
+
+
+def _features(entry, data_dir):
+    if entry.reader is not None:
+        return entry.reader.info.features
+    return folders.open_builder(entry.builder_name, data_dir).info.features
+
+
+def dataset_spec(name, *, data_dir=None, image_size=None):
     """Returns the `DatasetSpec` of a dataset: shapes, classes, defaults.
 
     Shapes and class counts come from the tfds builder's info; nothing is
     downloaded or generated.
 
     Args:
-        name: a name from `list_datasets()`.
+        name: a name from `list_datasets()`, any tfds catalogue name, a
+            folder, arrays or a `tf.data.Dataset` (`keras_zoo.data.sources`).
         data_dir: tfds data directory; `None` uses tfds's default.
+        image_size: `(H, W)` images are resized to; None follows
+            `image_size_for`.
 
     Returns:
         A frozen `DatasetSpec`.
@@ -90,22 +127,30 @@ def dataset_spec(name, *, data_dir=None):
     """
     from keras_zoo.recipes.schema import recipe as training_recipe
 
-    entry = _entry(name)
-    generic = training_recipe(None, name)
-    features = folders.open_builder(entry.builder_name, data_dir).info.features
-    input_shape = num_classes = vocab_size = None
+    entry = _entry(name, data_dir)
+    generic = training_recipe(None, entry.name if entry.curated else None, kind=entry.kind)
+    features = _features(entry, data_dir)
+    input_shape = num_classes = vocab_size = class_names = None
     if entry.kind == "image":
+        input_shape = tuple(features[entry.x_key].shape)
+        size = image_size or image_size_for(input_shape)
+        if size is not None:
+            input_shape = (*size, input_shape[-1])
+    elif entry.kind == "features":
         input_shape = tuple(features[entry.x_key].shape)
     if entry.y_key is not None and isinstance(
         features[entry.y_key], tfds.features.ClassLabel
     ):
         num_classes = features[entry.y_key].num_classes
+        class_names = tuple(features[entry.y_key].names)
     if entry.vocabulary is not None:
         vocab_size = len(entry.vocabulary) + 2  # 0 padding, 1 OOV
+    elif entry.token_ids is not None:
+        vocab_size = entry.token_ids
     elif entry.max_tokens is not None:
         vocab_size = entry.max_tokens
     return DatasetSpec(
-        name=name,
+        name=entry.name,
         kind=entry.kind,
         input_shape=input_shape,
         num_classes=num_classes,
@@ -119,6 +164,7 @@ def dataset_spec(name, *, data_dir=None):
         epochs=generic.epochs,
         description=entry.description,
         source=entry.source,
+        class_names=class_names,
     )
 
 
@@ -147,10 +193,9 @@ def check_compatible(model_info, spec):
         from keras_zoo.models.registry import model_info as get_model_info
 
         model_info = get_model_info(model_info)
-    if isinstance(spec, str):
-        _entry(spec)
-        kind = DATASETS[spec].kind
-        name = spec
+    if not isinstance(spec, DatasetSpec):
+        entry = _entry(spec)
+        kind, name = entry.kind, entry.name
     else:
         kind, name = spec.kind, spec.name
     if kind in model_info.inputs:
@@ -207,12 +252,28 @@ def _is_prepared(builder):
     return tf.io.gfile.exists(builder.data_dir) and builder.is_prepared()
 
 
+def _opened(entry, data_dir):
+    """`(entry, builder)`: the prepared builder, and a catalogue entry re-read from it.
+
+    A tfds catalogue entry is derived before its builder is prepared, when
+    its splits may be unknown; once prepared they are known.
+    """
+    builder = _builder(entry, data_dir)
+    if entry.reader is None and not entry.curated and not _tfds_is_mocked():
+        from keras_zoo.data import catalogue
+
+        entry = catalogue.catalogue_entry(entry.name, data_dir, builder=builder)
+    return entry, builder
+
+
 def _builder(recipe, data_dir):
-    """Returns the prepared tfds builder of a dataset.
+    """Returns the prepared tfds builder of a dataset (the reader of the user's data).
 
     Offline builders are generated on first use; tfds datasets are
     downloaded only if the network answers, otherwise a clear error.
     """
+    if recipe.reader is not None:
+        return recipe.reader
     name = recipe.builder_name
     builder = folders.open_builder(name, data_dir)
     if _is_prepared(builder) or _tfds_is_mocked():
@@ -274,16 +335,24 @@ def _check_split(recipe, builder, split):
             )
 
 
-def _read(recipe, builder, split):
-    """Reads a split as (x, y) pairs (x alone when there is no target)."""
+def _read(recipe, builder, split, image_size=None):
+    """Reads a split as (x, y) pairs (x alone when there is no target).
+
+    Images are resized to `image_size` (bilinear, as Keras's
+    `image_dataset_from_directory`) and kept uint8, when it is given.
+    """
 
     def select(example):
+        x = example[recipe.x_key]
+        if image_size is not None:
+            x = tf.image.resize(x, image_size)
+            x = tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
         if recipe.y_key is None:
-            return example[recipe.x_key]
+            return x
         target = example[recipe.y_key]
         if target.dtype.is_integer:
             target = tf.cast(target, tf.int32)
-        return example[recipe.x_key], target
+        return x, target
 
     try:
         dataset = builder.as_dataset(split=split, shuffle_files=False)
@@ -329,7 +398,12 @@ def _last_tokens_vectorizer(recipe, vocabulary, length):
 
 
 def _vocabulary(recipe, builder, vocabulary):
-    """Returns the token list: given, fixed by the recipe, or adapted on train."""
+    """Returns the token list: given, fixed by the recipe, or adapted on train.
+
+    None for inputs that are token ids already (`recipe.token_ids`).
+    """
+    if recipe.token_ids is not None:
+        return None
     if vocabulary is not None:
         vocabulary = [str(token) for token in vocabulary]
         if len(vocabulary) < 3:
@@ -372,33 +446,49 @@ def _augmenter(augment, translate):
     return apply
 
 
-def _finisher(recipe, vocabulary):
-    """Returns the per-batch map: scale images, or vectorise text."""
-    if recipe.kind == "image":
-        return lambda x, *y: (tf.cast(x, tf.float32) / 255.0, *y)
-    if recipe.kind == "lm":
-        return None
+def text_to_ids(recipe, vocabulary, length=None):
+    """Returns `f(texts) -> int32 ids (B, length)`: a dataset's tokenisation of text.
 
-    layers = {
-        length: _vectorizer(recipe, vocabulary, length)
-        for length in (recipe.sequence_length, recipe.output_length)
-        if length is not None
-    }
-    inputs_layer = layers[recipe.sequence_length]
-    if recipe.keep_tokens == "last":  # the inputs only; targets are never cut
-        inputs_layer = _last_tokens_vectorizer(recipe, vocabulary, recipe.sequence_length)
+    The entry's standardisation and split, `vocabulary` (index = id), and
+    the tokens it keeps (`keep_tokens`: the first or the last `length`,
+    padded with 0 after). `length` None: the entry's `sequence_length`.
+    Used by the pipeline and by `predict`, so they cannot differ.
+    """
+    length = length or recipe.sequence_length
+    if recipe.keep_tokens == "last":
+        layer = _last_tokens_vectorizer(recipe, vocabulary, length)
+    else:
+        layer = _vectorizer(recipe, vocabulary, length)
 
-    def vectorize(texts, length, layer=None):
-        ids = tf.cast((layer or layers[length])(texts), tf.int32)
+    def vectorize(texts):
+        ids = tf.cast(layer(texts), tf.int32)
         # Keep the static batch size that `drop_remainder=True` gives.
         return tf.ensure_shape(ids, texts.shape.concatenate([length]))
 
-    if recipe.kind == "seq2seq":
-        return lambda x, y: (
-            vectorize(x, recipe.sequence_length, inputs_layer),
-            vectorize(y, recipe.output_length),
-        )
-    return lambda x, y: (vectorize(x, recipe.sequence_length, inputs_layer), y)
+    return vectorize
+
+
+def scale_images(images):
+    """uint8 (or 0..255 float) images to float32 in [0, 1], as every image pipeline does."""
+    return tf.cast(images, tf.float32) / 255.0
+
+
+def _finisher(recipe, vocabulary):
+    """Returns the per-batch map: scale images, or vectorise text."""
+    if recipe.kind == "image":
+        return lambda x, *y: (scale_images(x), *y)
+    if recipe.kind == "features":
+        return lambda x, y: (tf.cast(x, tf.float32), y)
+    if recipe.kind == "lm":
+        return None
+    if recipe.token_ids is not None:
+        return lambda x, y: (tf.cast(x, tf.int32), y)
+    inputs = text_to_ids(recipe, vocabulary)
+    if recipe.kind == "seq2seq":  # targets are never cut
+        targets = text_to_ids(dataclasses.replace(recipe, keep_tokens="first"), vocabulary,
+                              recipe.output_length)
+        return lambda x, y: (inputs(x), targets(y))
+    return lambda x, y: (inputs(x), y)
 
 
 def _lm_windows(recipe, dataset, vocabulary, stride=None):
@@ -454,9 +544,9 @@ def _check_enough(recipe, split, count, batch_size, drop_remainder):
             f"most {count}, or more data. Received: batch_size={batch_size}, split={split!r}")
 
 
-def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed,
-              drop_remainder, repeat, images_only, vocabulary, augment=(), translate=4):
-    dataset = _read(recipe, builder, split)
+def _pipeline(recipe, builder, split, *, batch_size, shuffle, seed, drop_remainder, repeat,
+              images_only, vocabulary, augment=(), translate=4, image_size=None):
+    dataset = _read(recipe, builder, split, image_size)
     if recipe.kind == "lm":
         dataset = _lm_windows(recipe, dataset, vocabulary,
                               recipe.train_window_stride if shuffle else None)
@@ -544,7 +634,8 @@ def _checked_options(recipe, batch_size, seed, images_only):
     if batch_size is None:
         from keras_zoo.recipes.schema import recipe as training_recipe
 
-        batch_size = training_recipe(None, recipe.name).batch_size
+        batch_size = training_recipe(None, recipe.name if recipe.curated else None,
+                                     kind=recipe.kind).batch_size
     batch_size = errors.check_positive_int(batch_size, "batch_size")
     seed = DEFAULT_SEED if seed is None else errors.check_int(seed, "seed")
     if images_only and recipe.kind != "image":
@@ -559,14 +650,15 @@ def _checked_options(recipe, batch_size, seed, images_only):
 @folders.translated
 def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=None,
                  data_dir=None, drop_remainder=None, repeat=False, images_only=False,
-                 vocabulary=None):
+                 vocabulary=None, image_size=None):
     """Returns a batched, prefetched `tf.data.Dataset` of a dataset's split.
 
     Yields `(x, y)` batches in the format of the dataset's kind (see
     `keras_zoo.data`), or `x` alone with `images_only=True`.
 
     Args:
-        name: a name from `list_datasets()`.
+        name: a name from `list_datasets()`, any tfds catalogue name, a
+            folder, arrays or a `tf.data.Dataset` (`keras_zoo.data.sources`).
         split: a tfds split string, e.g. `"test"` or `"train[:90%]"`.
             `"train"` means the entry's training split (`spec.train_split`).
         batch_size: examples per batch; `None` uses the entry's default.
@@ -582,6 +674,8 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
         vocabulary: token list (index = token id) for text data, e.g. the
             one `prepare` returned for training; `None` adapts it on the
             training split (or uses the entry's fixed one).
+        image_size: `(H, W)` images are resized to; None follows
+            `image_size_for`.
 
     Returns:
         A `tf.data.Dataset`.
@@ -597,9 +691,10 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
     >>> ds = load_dataset("digits", "test", batch_size=64)
     >>> x, y = next(iter(ds))  # x: (64, 8, 8, 1) float32, y: (64,) int32
     """
-    entry = _entry(name)
+    entry = _entry(name, data_dir)
     batch_size, seed = _checked_options(entry, batch_size, seed, images_only)
-    builder = _builder(entry, data_dir)
+    entry, builder = _opened(entry, data_dir)
+    image_size = _image_size(entry, data_dir, image_size)
     if split == "train":
         split = entry.train_split
     _check_split(entry, builder, split)
@@ -607,18 +702,27 @@ def load_dataset(name, split="train", *, batch_size=None, shuffle=None, seed=Non
         shuffle = split == entry.train_split
     if drop_remainder is None:
         drop_remainder = bool(shuffle)
-    if entry.kind != "image":
+    if entry.kind not in ("image", "features"):
         vocabulary = _vocabulary(entry, builder, vocabulary)
     return _pipeline(
         entry, builder, split, batch_size=batch_size, shuffle=shuffle, seed=seed,
         drop_remainder=drop_remainder, repeat=repeat, images_only=images_only,
-        vocabulary=vocabulary,
+        vocabulary=vocabulary, image_size=image_size,
     )
+
+
+def _image_size(entry, data_dir, image_size):
+    """The `(H, W)` an image dataset is resized to, or None (`image_size_for`)."""
+    if entry.kind != "image":
+        return None
+    shape = tuple(_features(entry, data_dir)[entry.x_key].shape)
+    size = tuple(image_size) if image_size is not None else image_size_for(shape)
+    return None if size == tuple(shape[:2]) else size
 
 
 @folders.translated
 def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=False,
-            vocabulary=None, augment=(), translate=4, with_test=True):
+            vocabulary=None, augment=(), translate=4, with_test=True, image_size=None):
     """Returns the training, validation and test splits and the vocabulary.
 
     Args:
@@ -633,6 +737,8 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
         translate: pixels of the `"translate"` augmentation.
         with_test: False leaves `test` None and never reads the test split
             (hyper-parameter search, `keras_zoo.tuning`).
+        image_size: `(H, W)` images are resized to; None follows
+            `image_size_for`.
 
     Returns:
         A `PreparedData(spec, train, validation, test, vocabulary)`.
@@ -642,19 +748,22 @@ def prepare(name, *, batch_size=None, seed=None, data_dir=None, images_only=Fals
     >>> data = prepare("addition")
     >>> model.fit(data.train, validation_data=data.validation, epochs=data.spec.epochs)
     """
-    entry = _entry(name)
+    entry = _entry(name, data_dir)
     batch_size, seed = _checked_options(entry, batch_size, seed, images_only)
-    builder = _builder(entry, data_dir)
-    spec = dataset_spec(name, data_dir=data_dir)
-    if entry.kind != "image":
+    entry, builder = _opened(entry, data_dir)
+    image_size = _image_size(entry, data_dir, image_size)
+    spec = dataset_spec(entry, data_dir=data_dir, image_size=image_size)
+    if entry.kind not in ("image", "features"):
         vocabulary = _vocabulary(entry, builder, vocabulary)
-        spec = dataclasses.replace(spec, vocab_size=len(vocabulary))
+        if vocabulary is not None:
+            spec = dataclasses.replace(spec, vocab_size=len(vocabulary))
 
     def split_dataset(split, training):
         return _pipeline(
             entry, builder, split, batch_size=batch_size, shuffle=training, seed=seed,
             drop_remainder=training, repeat=False, images_only=images_only,
             vocabulary=vocabulary, augment=augment if training else (), translate=translate,
+            image_size=image_size,
         )
 
     return PreparedData(

@@ -6,7 +6,13 @@ own. An `Expected` result whose source is "keras-zoo" was measured by
 the reference's published number, not yet reproduced here.
 """
 
-from keras_zoo.recipes.schema import GENERIC, Expected, TrainingRecipe, register_recipe
+from keras_zoo.recipes.schema import (
+    GENERIC,
+    Expected,
+    TrainingRecipe,
+    kind_key,
+    register_recipe,
+)
 
 # --- Generic recipes: Adam 1e-3, the dataset's batch and epochs. -----------------------
 
@@ -27,6 +33,14 @@ for _dataset, _batch, _epochs, _augment in (
     register_recipe(GENERIC, _dataset, TrainingRecipe(
         batch_size=_batch, epochs=_epochs, augment=_augment,
         reference="keras-zoo generic recipe: Adam 1e-3, constant rate."))
+
+# Data the zoo has no recipe for (a tfds catalogue name, the user's folder, arrays or
+# tf.data): the generic recipe of its kind. Not measured: nothing is known of the data.
+for _kind, _batch, _epochs in (("image", 32, 20), ("features", 32, 30), ("text", 32, 5)):
+    register_recipe(GENERIC, kind_key(_kind), TrainingRecipe(
+        batch_size=_batch, epochs=_epochs,
+        reference=f"keras-zoo generic recipe for {_kind} data without a recipe of its own: "
+        "Adam 1e-3, constant rate, no augmentation; the best epoch on validation is kept."))
 
 # --- Image classifiers. -----------------------------------------------------------------
 

@@ -96,6 +96,9 @@ class TrainingRecipe:
             alike, so the generator does not learn them).
         translate: pixels of the random translation (pad and crop) when
             `"translate"` is in `augment`.
+        image_size: images are resized to this square side; None follows
+            `keras_zoo.data.pipeline.image_size_for` (a fixed size up to 64
+            kept, others resized to the model family's side).
         batch_size: the global batch.
         epochs: passes over the training split.
         model_args: builder arguments the recipe needs on this dataset
@@ -126,6 +129,7 @@ class TrainingRecipe:
     mask_rate: float = 0.15
     augment: tuple = ()
     translate: int = 4
+    image_size: int = None
     model_args: dict = None
     reference: str = ""
     expected: Expected = None
@@ -141,6 +145,8 @@ class TrainingRecipe:
         result["decay_steps"] = list(self.decay_steps)
         result["augment"] = list(self.augment)
         result["model_args"] = dict(self.model_args) if self.model_args else None
+        if self.image_size is None:  # as run folders written before the field have it
+            del result["image_size"]
         return result
 
     def replace(self, **changes):
@@ -160,7 +166,7 @@ _KINDS = {
     "warmup_steps": float, "decay_steps": tuple, "decay_rate": float,
     "final_learning_rate": float, "weight_decay": float, "weight_decay_type": str,
     "clipnorm": float, "label_smoothing": float, "ema_momentum": float, "mask_rate": float,
-    "augment": tuple, "translate": int,
+    "augment": tuple, "translate": int, "image_size": int,
     "model_args": dict, "reference": str, "expected": Expected,
 }
 _KIND_WORDS = {int: "an int", float: "a number", str: "a string", bool: "a bool", dict: "a dict",
@@ -214,6 +220,8 @@ def _check_recipe(r):
               "'constant' and 'cosine')")
     if not is_integer(r.translate) or r.translate < 0:
         _fail("translate", r.translate, "a non-negative int (pixels)")
+    if r.image_size is not None and (not is_integer(r.image_size) or r.image_size < 1):
+        _fail("image_size", r.image_size, "a positive int (pixels of the square side) or None")
     if r.model_args is not None and not isinstance(r.model_args, dict):
         _fail("model_args", r.model_args, "a dict of builder arguments or None")
     if r.expected is not None and not isinstance(r.expected, Expected):
@@ -284,17 +292,20 @@ def register_recipe(model, dataset, recipe):
     return recipe
 
 
-def recipe(model, dataset, **overrides):
+def recipe(model, dataset, *, kind=None, **overrides):
     """Returns the training recipe of a model on a dataset.
 
     The recipe registered for `(model, dataset)`, else the dataset's generic
-    recipe; `overrides` replace fields (checked: unknown fields and wrong
-    types are refused with the accepted list).
+    recipe; for data the zoo has no recipes for (`dataset` None: a tfds
+    catalogue name, the user's own data), the generic recipe of its `kind`.
+    `overrides` replace fields (checked: unknown fields and wrong types are
+    refused with the accepted list).
 
     Args:
         model: a registered model name, or None for the dataset's generic
             recipe.
-        dataset: a dataset name.
+        dataset: a dataset name, or None for data of `kind`.
+        kind: the data's kind (`keras_zoo.data.KINDS`), with `dataset` None.
         **overrides: recipe fields to change, e.g. `epochs=5`.
 
     Returns:
@@ -306,6 +317,8 @@ def recipe(model, dataset, **overrides):
     'sgd'
     """
     _load_recipes()
+    if dataset is None:
+        dataset = kind_key(kind)
     if (GENERIC, dataset) not in _RECIPES:
         datasets = sorted({d for _, d in _RECIPES})
         raise unknown_name("dataset", dataset, datasets)
@@ -315,6 +328,11 @@ def recipe(model, dataset, **overrides):
         registry.model_info(model)  # unknown names fail with suggestions
     found = _RECIPES.get((model, dataset), _RECIPES[(GENERIC, dataset)])
     return override(found, overrides)
+
+
+def kind_key(kind):
+    """The dataset key of the generic recipes for any data of `kind`, e.g. `"*image"`."""
+    return f"{GENERIC}{kind}"
 
 
 def registered_recipes():

@@ -30,7 +30,6 @@ from keras_zoo.training.loop import (
 from keras_zoo.training.plan import (
     FitPlan,
     batch_multiple,
-    check_dataset_name,
     check_shapes,
     for_evaluation,
     model_args_for,
@@ -54,7 +53,6 @@ __all__ = [
     "Prediction",
     "TuneResult",
     "batch_multiple",
-    "check_dataset_name",
     "check_shapes",
     "compile_defaults",
     "compile_model",

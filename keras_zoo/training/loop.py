@@ -107,7 +107,10 @@ def fit(model_or_name, dataset_or_name, **options):
     Args:
         model_or_name: a registered model name, or a `keras.Model` (used as
             is; compiled with the defaults if it is not compiled).
-        dataset_or_name: a dataset name, see `list_datasets()`.
+        dataset_or_name: a zoo or tfds catalogue dataset name, a folder
+            (one sub-folder per class of images or `.txt` files), `(x, y)`
+            arrays, or a `tf.data.Dataset` of `(x, y)` examples (see
+            `keras_zoo.data.sources`).
         epochs: number of epochs; None for the recipe's.
         batch_size: global batch size; None for the recipe's.
         strategy: a name for `get_strategy`.
@@ -142,6 +145,9 @@ def fit(model_or_name, dataset_or_name, **options):
             every this many training steps of an epoch (at the end of the
             `steps_per_execution` steps that reach them); None: at epoch
             ends, and on an interrupt at the step it came.
+        validation_data, test_data: the user's validation and test data, in
+            the forms of `dataset_or_name` (not names); None carves 10% of
+            each class from the data for each (seeded by `seed`).
 
     Returns:
         A `FitResult(model, history, metrics, output_dir)`.
@@ -184,6 +190,8 @@ def execute(plan, prepared=None):
         if prepared.vocabulary is not None and plan.vocabulary_path is None:
             runs.write_vocabulary(os.path.join(plan.output_dir, runs.VOCABULARY),
                                   prepared.vocabulary)
+    if plan.verbose and plan.entry is not None and plan.entry.origin:  # the carve, once
+        print(f"Data: {plan.entry.description}")
     if plan.verbose:  # after the data is ready: a dataset that cannot be read fails first
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "
               "{global_batch_size}, per replica {per_replica_batch_size}".format(**plan.placement)
@@ -207,10 +215,11 @@ def prepare_data(plan, with_test=True):
     trained with; `with_test=False` leaves the test split unread (`tune`).
     """
     vocabulary = runs.read_vocabulary(plan.vocabulary_path) if plan.vocabulary_path else None
-    prepared = data.prepare(plan.dataset, batch_size=plan.recipe.batch_size, seed=plan.seed,
+    prepared = data.prepare(plan.entry, batch_size=plan.recipe.batch_size, seed=plan.seed,
                             data_dir=plan.data_dir, images_only=plan.gan, vocabulary=vocabulary,
                             augment=() if plan.gan else plan.recipe.augment,  # a GAN's: in its step
-                            translate=plan.recipe.translate, with_test=with_test)
+                            translate=plan.recipe.translate, with_test=with_test,
+                            image_size=plan.image_size)
     weights_lib.check_vocabulary(plan.transfer, prepared.vocabulary)  # ids as pretrained
     # Masked LM: mask the windows, at the recipe's rate.
     return masking.for_task(plan.task, prepared, plan.seed, plan.recipe.mask_rate)
@@ -308,7 +317,7 @@ def _build_model(plan, epoch_steps, writer):
                           steps_per_execution=steps_per_execution, recipe=plan.recipe,
                           steps_per_epoch=max(1, (epoch_steps or 1) // plan.accumulate),
                           character_level=plan.spec.kind == "lm"
-                          and data.is_character_level(plan.dataset))
+                          and data.is_character_level(plan.entry))
     levers.accumulate_gradients(model, plan.accumulate)
     distribute.fix_steps_per_execution(model, plan.strategy)  # keras-team/keras#19246
     return model

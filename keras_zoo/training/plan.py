@@ -69,7 +69,10 @@ class FitPlan:
         model: the `keras.Model` given, or None to build `name`.
         task, family: the registry's (family None for a model object).
         model_args: builder arguments (dataset's, then the user's).
-        dataset: the dataset name; `spec` its `DatasetSpec`.
+        dataset: the dataset's name (a folder's path, "arrays", "tf.data"
+            for the user's data); `entry` its `DatasetEntry`, `spec` its
+            `DatasetSpec`; `image_size` the `(H, W)` images are resized
+            to, or None.
         recipe: the resolved `TrainingRecipe` (user overrides applied).
         strategy: the distribution strategy object; `placement` the
             replicas and batch split it gives.
@@ -121,6 +124,8 @@ class FitPlan:
     config: dict = None
     finished: bool = False
     vocabulary_path: str = None
+    entry: object = None
+    image_size: tuple = None
 
     @property
     def gan(self):
@@ -131,13 +136,30 @@ class FitPlan:
         return {**_run_config(self), "distribution": self.placement,
                 **(self.transfer.config if self.transfer else {})}
 
+    def data_record(self):
+        """The run's `data` record: what `predict` and `evaluate` need to read new data."""
+        entry, spec = self.entry, self.spec
+        text = None
+        if spec.kind in ("text", "seq2seq", "lm") and entry.token_ids is None:
+            text = {key: getattr(entry, key)
+                    for key in ("standardize", "split", "sequence_length", "keep_tokens")}
+        return {
+            "kind": spec.kind,
+            "class_names": list(spec.class_names) if spec.class_names else None,
+            "image_size": list(spec.input_shape[:2]) if spec.kind == "image" else None,
+            "channels": spec.input_shape[-1] if spec.kind == "image" else None,
+            "text": text,
+            "token_ids": entry.token_ids,
+            "origin": entry.origin or {"type": entry.source, "name": entry.name},
+        }
+
 
 def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, strategy="auto",
              precision="auto", output_dir=None, seed=None, steps_per_epoch=None,
              callbacks=None, data_dir=None, model_args=None, recipe=None, optimizer="auto",
              loss="auto", metrics="auto", overwrite=False, verbose="auto", weights=None,
              freeze=None, unfreeze_after=None, lora_rank=None, accumulate=None, remat=False,
-             save_every_steps=None):
+             save_every_steps=None, validation_data=None, test_data=None):
     """Checks `fit`'s arguments and resolves them into one `FitPlan`; trains nothing.
 
     Arguments as for `fit`.
@@ -157,7 +179,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
     verbose = resolve_verbose(verbose)
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
         raise InvalidArgumentError(f"`callbacks` must be a list. Received: callbacks={callbacks!r}")
-    dataset_name = check_dataset_name(dataset_or_name)
+    entry = data.resolve(dataset_or_name, data_dir=data_dir, validation_data=validation_data,
+                         test_data=test_data, seed=seed)
     # First: a MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy_obj = distribute.get_strategy(strategy)
     if save_every_steps is not None and distribute.is_multi_worker(strategy_obj):
@@ -165,7 +188,7 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             "`save_every_steps` is not available under the multi-worker strategy, whose "
             "training loop resumes at epoch ends only. Received: "
             f"save_every_steps={save_every_steps!r}, strategy={strategy!r}")
-    spec = data.dataset_spec(dataset_name, data_dir=data_dir)
+    spec = data.dataset_spec(entry, data_dir=data_dir)
 
     model = None
     if isinstance(model_or_name, str):
@@ -189,11 +212,17 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             "`model_or_name` must be a registered model name or a keras.Model. "
             f"Received: model_or_name={model_or_name!r}"
         )
-    base = recipes.recipe(name if model is None else None, dataset_name)
+    base = recipes.recipe(name if model is None else None,
+                          entry.name if entry.curated else None, kind=entry.kind)
     if isinstance(recipe, recipes.TrainingRecipe):
         base, recipe = recipe, None
     shortcuts = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v}
     resolved = recipes.override(base, {**(recipe or {}), **shortcuts})
+    image_size = _image_size(entry, data_dir, resolved, family, model)
+    if image_size is not None:
+        spec = data.dataset_spec(entry, data_dir=data_dir, image_size=image_size)
+        if model is not None and task != "image_generation":
+            check_shapes(model, spec)
     if model is None:  # the dataset's, the recipe's, then the user's
         args = model_args_for(info, spec, {**(resolved.model_args or {}), **(model_args or {})})
     transfer = None
@@ -217,7 +246,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
     checks.check_batch_fits(spec, resolved.batch_size)
     plan = FitPlan(
         name=name, model=model, task=task, family=family, model_args=args,
-        dataset=dataset_name, spec=spec, recipe=resolved, strategy=strategy_obj,
+        dataset=entry.name, spec=spec, recipe=resolved, entry=entry, image_size=image_size,
+        strategy=strategy_obj,
         strategy_name=strategy, placement=distribute.placement(strategy_obj, resolved.batch_size),
         precision=distribute.resolve_precision(precision, family),
         steps_per_epoch=steps_per_epoch, seed=seed,
@@ -268,13 +298,22 @@ def resolve_verbose(verbose):
     return verbose
 
 
-def check_dataset_name(dataset):
-    if not isinstance(dataset, str):
-        raise InvalidArgumentError(
-            f"`dataset_or_name` must be a dataset name, one of {', '.join(data.list_datasets())}. "
-            f"Received: {dataset!r}"
-        )
-    return dataset
+def _image_size(entry, data_dir, recipe, family, model):
+    """The `(H, W)` images are resized to, or None to keep their size.
+
+    The recipe's `image_size`; else a built model's input size; else the
+    data's size rule for the family (`data.pipeline.image_size_for`).
+    """
+    if entry.kind != "image":
+        return None
+    shape = data.image_shape(entry, data_dir)
+    if recipe.image_size is not None:
+        size = (recipe.image_size, recipe.image_size)
+    elif model is not None and hasattr(model, "inputs") and len(model.inputs[0].shape) == 4:
+        size = tuple(model.inputs[0].shape[1:3])
+    else:
+        size = data.image_size_for(shape, family)
+    return None if size is None or size == tuple(shape[:2]) else size
 
 
 def task_of(model, spec):
@@ -298,6 +337,7 @@ def _run_config(plan):
         "model": plan.name,
         "model_args": plan.model_args,
         "dataset": plan.dataset,
+        "data": plan.data_record(),
         "epochs": plan.recipe.epochs,
         "batch_size": plan.recipe.batch_size,
         # With the epochs and batch size above, the whole recipe.
