@@ -123,3 +123,32 @@ def test_imdb_pipeline_keeps_the_last_tokens_and_trains_on_both_backends(backend
     assert result["first"] == [i + 2 for i in range(100, 300)]  # w100 ... w299
     assert result["second"] == [2, 3, 4, 5, 6] + [0] * 195
     assert result["metrics"] == ["accuracy", "loss"]
+
+
+# Any tfds catalogue name trains on JAX too (keras_zoo.data.catalogue); mock examples.
+_CATALOGUE = r"""
+import json
+import keras
+import tensorflow_datasets as tfds
+import keras_zoo as kz
+
+with tfds.testing.mock_data(num_examples=10):
+    result = kz.fit("simple_cnn", "svhn_cropped", epochs=1, steps_per_epoch=2, batch_size=4,
+                    verbose=0)
+print(json.dumps({"backend": keras.backend.backend(),
+                  "input_shape": list(result.model.input_shape[1:]),
+                  "metrics": {k: float(v) for k, v in result.metrics.items()}}))
+"""
+
+
+def test_a_catalogue_dataset_trains_on_jax():
+    run = subprocess.run(
+        [sys.executable, "-c", _CATALOGUE], cwd=ROOT, capture_output=True, text=True,
+        check=False, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax" and result["input_shape"] == [32, 32, 3]
+    assert sorted(result["metrics"]) == ["accuracy", "loss"]
+    assert all(abs(v) < float("inf") for v in result["metrics"].values())

@@ -268,3 +268,66 @@ def test_describe_catalogue():
                   "Image", "Text", "ClassLabel", "svhn_cropped"):
         assert words in text
     assert not set(DATASETS) & {"svhn_cropped", "tf_flowers", "beans", "ag_news_subset"}
+
+
+# End to end: `fit` on catalogue names (the wiring in keras_zoo.data.pipeline).
+
+
+def test_fit_on_a_catalogue_image_dataset_under_mock():
+    """On TensorFlow; tests/test_backends.py runs the same on JAX."""
+    import keras_zoo as kz
+
+    with tfds.testing.mock_data(num_examples=10):
+        spec = kz.dataset_spec("svhn_cropped")
+        result = kz.fit("simple_cnn", "svhn_cropped", epochs=1, steps_per_epoch=2,
+                        batch_size=4, verbose=0)
+    assert (spec.kind, spec.input_shape, spec.num_classes, spec.source) == (
+        "image", (32, 32, 3), 10, "tfds catalogue")
+    assert tuple(result.model.input_shape) == (None, 32, 32, 3)
+    assert result.model.output_shape == (None, 10)
+    assert sorted(result.metrics) == ["accuracy", "loss"]
+    assert all(np.isfinite(v) for v in result.metrics.values())
+
+
+def test_fit_on_a_catalogue_text_dataset_under_mock():
+    import keras_zoo as kz
+
+    with tfds.testing.mock_data(num_examples=10):
+        result = kz.fit("transformer_classifier", "ag_news_subset", epochs=1,
+                        steps_per_epoch=2, batch_size=4, verbose=0,
+                        model_args={"embed_dim": 8, "num_heads": 1, "ff_dim": 8})
+    assert result.model.output_shape == (None, 4)
+    assert sorted(result.metrics) == ["accuracy", "loss"]
+
+
+def test_fit_on_variable_size_images_under_mock():
+    import keras_zoo as kz
+
+    with tfds.testing.mock_data(num_examples=10):
+        result = kz.fit("simple_cnn", "tf_flowers", epochs=1, steps_per_epoch=1, batch_size=4,
+                        verbose=0)
+    height, width, channels = result.model.input_shape[1:]
+    assert height and width and channels == 3  # resized to one size for the model
+    assert result.model.output_shape == (None, 5)
+
+
+def test_fit_refuses_unmappable_and_unknown_catalogue_names():
+    import keras_zoo as kz
+
+    with pytest.raises(errors.InvalidArgumentError, match="'coco/2017' cannot be read"):
+        kz.fit("simple_cnn", "coco/2017", epochs=1, verbose=0)
+    with pytest.raises(errors.UnknownNameError, match="Did you mean: svhn_cropped"):
+        kz.fit("simple_cnn", "svhn_croped", epochs=1, verbose=0)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="pipeline._vectorizer names its TextVectorization f'{name}_vectorizer' "
+                          "and Keras refuses '/' in layer names: text configs (glue/cola) fail")
+def test_fit_on_a_text_config_under_mock():
+    import keras_zoo as kz
+
+    with tfds.testing.mock_data(num_examples=10):
+        result = kz.fit("transformer_classifier", "glue/cola", epochs=1, steps_per_epoch=1,
+                        batch_size=4, verbose=0,
+                        model_args={"embed_dim": 8, "num_heads": 1, "ff_dim": 8})
+    assert result.model.output_shape == (None, 2)
