@@ -320,9 +320,6 @@ def test_fit_refuses_unmappable_and_unknown_catalogue_names():
         kz.fit("simple_cnn", "svhn_croped", epochs=1, verbose=0)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="pipeline._vectorizer names its TextVectorization f'{name}_vectorizer' "
-                          "and Keras refuses '/' in layer names: text configs (glue/cola) fail")
 def test_fit_on_a_text_config_under_mock():
     import keras_zoo as kz
 

@@ -469,3 +469,20 @@ DATASETS = {'addition': {'kind': 'seq2seq',
                                 'of 128; 10% of the documents are the test split; validation is '
                                 'the last 10% of the training documents.',
                  'offline': True}}
+
+OPEN_DATA = ('Any TensorFlow Datasets catalogue name works too '
+ '(https://www.tensorflow.org/datasets/catalog/overview), as name, name/config, name:version or '
+ 'name/config:version, e.g. svhn_cropped, tf_flowers, eurosat/rgb, ag_news_subset: the zoo reads '
+ 'classification data, an Image input (1 or 3 channels, any size) or a Text input, and a '
+ "ClassLabel target, from the builder's supervised keys or else its first such features. Text is "
+ 'lower-cased word tokens, a 20,000-token vocabulary adapted on the training split, the first 200 '
+ "tokens kept. Splits are the builder's train/validation/test, what is missing carved from train "
+ '(validation the last 10% of train when there is no validation split); the test split is only '
+ 'ever the test. Downloaded on first use; detection, segmentation, audio, video and translation '
+ 'datasets are refused.',
+ 'Your own data works too: a folder with one sub-folder per class of images (png, jpg, gif, bmp) '
+ 'or of .txt files (keras-zoo train simple_cnn --dataset ./my_photos), and in Python (x, y) NumPy '
+ 'arrays (images, texts, token ids, feature vectors; int or string labels) or a tf.data.Dataset of '
+ '(x, y) examples. Validation and test are carved from it, 10% of each class each, seeded; images '
+ "of varying or large size are resized to the model family's size (--recipe image_size=N to "
+ 'choose).')

@@ -43,6 +43,13 @@ def datasets():
     return DATASETS
 
 
+def open_data():
+    """The paragraphs saying which other data works: tfds catalogue names, the user's own."""
+    from keras_zoo.cli._catalog_data import OPEN_DATA
+
+    return OPEN_DATA
+
+
 def is_offline(source):
     """Whether a dataset of this `source` needs no download."""
     return source != "tfds"
@@ -92,8 +99,11 @@ def build():
         }
     from keras_zoo.models import FAMILIES, TASKS
 
+    from keras_zoo.data import catalogue, sources
+
     return {"families": FAMILIES, "tasks": TASKS, "models": model_table,
-            "datasets": dataset_table}
+            "datasets": dataset_table,
+            "open_data": (catalogue.CATALOGUE_DESCRIPTION, sources.DESCRIPTION)}
 
 
 def render(catalog):
@@ -101,7 +111,7 @@ def render(catalog):
     return (_HEADER + f"FAMILIES = {catalog['families']!r}\n\nTASKS = {catalog['tasks']!r}\n\n"
             + "MODELS = " + pprint.pformat(catalog["models"], width=100, sort_dicts=False)
             + "\n\nDATASETS = " + pprint.pformat(catalog["datasets"], width=100, sort_dicts=False)
-            + "\n")
+            + "\n\nOPEN_DATA = " + pprint.pformat(catalog["open_data"], width=100) + "\n")
 
 
 def main():

@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import sys
+import textwrap
 import time
 import traceback
 import warnings
@@ -97,7 +98,8 @@ def build_parser():
                        "and save the run. Rerun the same command after a crash to resume.")
     p.add_argument("name", nargs="?", help="model name, see `keras-zoo list`")
     p.add_argument("--config", help="repeat the run of RUN/config.json (options given here win)")
-    p.add_argument("--dataset", help="dataset name (default: the model's)")
+    p.add_argument("--dataset",
+                   help="a zoo or tfds dataset name, or a folder (default: the model's)")
     p.add_argument("--epochs", type=int, help="default: the dataset recipe's")
     p.add_argument("--batch-size", type=int, help="default: the dataset recipe's")
     p.add_argument("--output", help="run folder (config, history, model, checkpoints); "
@@ -134,7 +136,8 @@ def build_parser():
                        "on the validation split; refit the best with the full recipe and test "
                        "it once. Rerun the same command to resume a killed search.")
     p.add_argument("name", help="model name")
-    p.add_argument("--dataset", help="dataset name (default: the model's)")
+    p.add_argument("--dataset",
+                   help="a zoo or tfds dataset name, or a folder (default: the model's)")
     p.add_argument("--trials", type=int, default=10, help="configurations to try (default 10)")
     p.add_argument("--algorithm", default="random", help="random (default), bayesian, hyperband")
     p.add_argument("--objective", default="val_accuracy",
@@ -160,7 +163,8 @@ def build_parser():
                        "optimizer, schedule, weight decay, augmentation, batch, epochs, "
                        "reference and expected result.")
     p.add_argument("name", help="model name")
-    p.add_argument("--dataset", help="dataset name (default: the model's)")
+    p.add_argument("--dataset",
+                   help="a zoo or tfds dataset name, or a folder (default: the model's)")
     p.add_argument("--recipe", dest="recipe_args", action="append", type=_model_arg,
                    default=[], metavar="FIELD=VALUE", help="show the recipe with this override")
     p.set_defaults(run=_cmd_recipe)
@@ -168,7 +172,7 @@ def build_parser():
     p = sub.add_parser("evaluate", parents=[common], help="evaluate a saved model",
                        description="Evaluate a run folder or .keras file on a dataset split.")
     p.add_argument("path", help="run folder or .keras file")
-    p.add_argument("--dataset", help="dataset name (default: the run's)")
+    p.add_argument("--dataset", help="a dataset name or a folder (default: the run's)")
     p.add_argument("--split", default="test", help="train, validation or test")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--data-dir", help="tfds data folder")
@@ -416,15 +420,20 @@ def _cmd_datasets(args):
     rows = [[name, d["kind"], d["batch_size"], d["epochs"], d["source"]]
             for name, d in sorted(catalog.datasets().items())]
     _table(rows, ["name", "kind", "batch", "epochs", "source"])
+    for paragraph in catalog.open_data():
+        print()
+        print(textwrap.fill(paragraph, width=100))
 
 
 def _cmd_recipe(args):
     import keras_zoo as kz
-    from keras_zoo import recipes
+    from keras_zoo import data, recipes
 
     dataset = args.dataset or kz.model_info(args.name).dataset
-    found = kz.recipe(args.name, dataset, **dict(args.recipe_args))
-    print(recipes.describe(found, args.name, dataset))
+    entry = data.resolve(dataset, data_dir=getattr(args, "data_dir", None))
+    found = kz.recipe(args.name, entry.name if entry.curated else None, kind=entry.kind,
+                      **dict(args.recipe_args))
+    print(recipes.describe(found, args.name, entry.name))
 
 
 def _cmd_train(args):

@@ -205,7 +205,9 @@ def check_compatible(model_info, spec):
     raise errors.IncompatibleError(
         f"{model_info.name} reads {reads} but {name} provides "
         f"{KIND_DESCRIPTIONS[kind]}. Datasets that fit: "
-        f"{', '.join(fitting) if fitting else 'none yet'}."
+        f"{', '.join(fitting) if fitting else 'none of the zoo'}"
+        + (", or any tfds catalogue dataset, folder or arrays of that kind."
+           if set(model_info.inputs) & {"image", "text"} else ".")
     )
 
 
@@ -372,7 +374,8 @@ def _vectorizer(recipe, vocabulary, sequence_length):
         split=recipe.split,
         output_sequence_length=sequence_length,
         vocabulary=None if vocabulary is None else list(vocabulary),
-        name=f"{recipe.name}_vectorizer",
+        # A folder's path or "glue/cola": Keras takes [A-Za-z0-9.][A-Za-z0-9_.-]* here.
+        name=re.sub(r"[^\w.-]", "_", f"{recipe.name}_vectorizer").lstrip("_.-"),
     )
 
 

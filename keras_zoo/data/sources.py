@@ -48,6 +48,15 @@ ROLES = ("train", "validation", "test")
 # the first 200 tokens kept.
 TEXT_SETTINGS = dict(max_tokens=20_000, standardize="lower_and_strip_punctuation",
                      sequence_length=200)
+# What `keras-zoo datasets` says of the user's data.
+DESCRIPTION = (
+    "Your own data works too: a folder with one sub-folder per class of images (png, jpg, "
+    "gif, bmp) or of .txt files (keras-zoo train simple_cnn --dataset ./my_photos), and in "
+    "Python (x, y) NumPy arrays (images, texts, token ids, feature vectors; int or string "
+    "labels) or a tf.data.Dataset of (x, y) examples. Validation and test are carved from "
+    "it, 10% of each class each, seeded; images of varying or large size are resized to "
+    "the model family's size (--recipe image_size=N to choose)."
+)
 # Arrays and tensors of at most this many bytes are hashed for the run's fingerprint.
 _FINGERPRINT_BYTES = 1 << 30
 
@@ -498,7 +507,7 @@ def scan_images(paths, what="dataset"):
     bad = [p for p in paths if p not in shapes]
     if bad:
         raise errors.InvalidArgumentError(
-            f"{len(bad)} image file(s) cannot be decoded, e.g. {bad[0]!r}; remove or replace "
+            f"{len(bad)} image file(s) cannot be decoded, e.g. {str(bad[0])!r}; remove or replace "
             f"them. Received: {what} with {len(paths)} image file(s)")
     sizes = {s[:2] for s in shapes.values()}
     channels = 1 if all(s[2] == 1 for s in shapes.values()) else 3

@@ -482,6 +482,7 @@ def check_run_dir(output_dir, config, *, overwrite=False):
         else:
             read_state(output_dir)  # raises when no good resume state is left
             _check_same_backend(output_dir, previous, config)
+        _check_same_data(output_dir, previous, config)
         for key in _FINISHED_KEYS if finished else _RESUME_KEYS:
             if _normalize(previous.get(key)) != _normalize(config.get(key)):
                 what = ("a finished run" if finished else "an unfinished run")
@@ -522,6 +523,32 @@ def _check_same_backend(output_dir, previous, config):
             f"and this process runs {now}; resume it on {before} (KERAS_BACKEND={before}), "
             f"pass overwrite=True (CLI: --overwrite) to start it again on {now}, or choose "
             f"another folder. Received: backend={now!r}, output_dir={output_dir!r}")
+
+
+def _origin(config):
+    record = config.get("data")
+    return (record.get("origin") or {}) if isinstance(record, dict) else {}
+
+
+def _check_same_data(output_dir, previous, config):
+    """Refuses a run folder whose user data (a folder, arrays) changed since it was written.
+
+    Compares the fingerprints of `config["data"]["origin"]` (a folder's file
+    names, sizes and modification times, or the arrays' bytes, hashed);
+    data without one (tf.data too large to hash, tfds data) is not refused.
+    """
+    before, now = _origin(previous), _origin(config)
+    if before.get("fingerprint") and now.get("fingerprint") and \
+            before["fingerprint"] != now["fingerprint"]:
+        what = before.get("path") or before.get("type", "data")
+        counts = ""
+        if before.get("files") is not None:
+            counts = f" ({before['files']} files then, {now.get('files')} now)"
+        raise InvalidArgumentError(
+            f"The data of the run in {output_dir} changed since it was written: {what}"
+            f"{counts} no longer has fingerprint {before['fingerprint']}; restore it, pass "
+            f"overwrite=True (CLI: --overwrite) to train again on the new data, or choose "
+            f"another folder. Received: fingerprint {now['fingerprint']}")
 
 
 # The longest path a run writes below its folder: TensorBoard's event files,
