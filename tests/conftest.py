@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import stat
@@ -90,9 +91,27 @@ def _prepare(folder, shared, ready):
     os.replace(ready + ".part", ready)  # appears whole
 
 
+# pytest-xdist's default `--dist load` hands tests out one by one, round robin at
+# first: the tests of one module-scoped fixture land on both workers, and each worker
+# runs the fixture (the JAX subprocesses of minutes ran twice). So a plain `-n 2`
+# keeps the tests that share such a fixture together: each worker writes, after its
+# collection, which group each of its tests is in (`_shared_fixture_groups`) into a
+# folder named by this variable, and the controller's scheduler (`_GroupScheduling`) hands
+# out each group as one unit, to one worker, and every other test alone, in the
+# collection's order. (xdist's own `--dist loadgroup` renames test ids, which
+# pytest 9.2's ids ignore.)
+_GROUPS = "KERAS_ZOO_TEST_XDIST_GROUPS"
+
+
 def pytest_configure(config):
-    if hasattr(config, "workerinput") or os.environ.get(_SHARED):
-        return  # a worker: TFDS_DATA_DIR and the ready file come from the controller
+    if hasattr(config, "workerinput"):
+        return  # TFDS_DATA_DIR, the ready file and the groups folder come from the controller
+    if getattr(config.option, "dist", "no") == "load" and not os.environ.get(_GROUPS):
+        _state["groups"] = tempfile.mkdtemp(prefix="keras_zoo_xdist_groups_")
+        os.environ[_GROUPS] = _state["groups"]
+        config.pluginmanager.register(_GroupScheduling(), "keras_zoo_group_scheduling")
+    if os.environ.get(_SHARED):
+        return
     if getattr(config.option, "dist", "no") == "no":  # one process
         if not os.environ.get("TFDS_DATA_DIR"):
             os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="keras_zoo_tfds_")
@@ -148,6 +167,8 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_unconfigure(config):
+    if "groups" in _state:
+        shutil.rmtree(_state["groups"], ignore_errors=True)
     if "thread" in _state:
         _state["thread"].join()
         shutil.rmtree(_state["ready_dir"], ignore_errors=True)
@@ -156,15 +177,67 @@ def pytest_unconfigure(config):
         shutil.rmtree(_state["shared"], ignore_errors=True)
 
 
+def _shared_fixture_groups(item):
+    """The groups of the module-, class- or session-scoped fixtures of the test tree
+    that `item` uses: one per test module (its fixtures together), one per fixture
+    of a conftest or helpers. Function-scoped and pytest's own fixtures make none."""
+    groups = set()
+    for name in item.fixturenames:
+        for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ()):
+            if fixturedef.scope == "function" or not fixturedef.baseid:
+                continue
+            module = fixturedef.baseid.split("::")[0]
+            groups.add(module if module.endswith(".py") else f"{module}::{name}")
+    return groups
+
+
 def pytest_collection_modifyitems(config, items):
-    """Runs the slow tests first: pytest-xdist hands tests out in this order, round
-    robin at first and then to whichever worker is free, so the minutes-long learning
-    checks start at once, side by side, and the short tests fill in around them
-    instead of a long one starting last on one worker while the other sits idle.
+    """Runs the slow tests first, then those that share an expensive fixture: pytest-
+    xdist hands tests out in this order, each group as one unit and then the rest to
+    whichever worker is free, so the minutes-long learning checks and fixtures start
+    at once, side by side, and the short tests fill in around them instead of a long
+    one starting last on one worker while the other sits idle.
     `@pytest.mark.slow(minutes=N)` puts the longest first."""
+    groups = {item: "+".join(sorted(_shared_fixture_groups(item))) for item in items}
+
     def order(item):
         slow = item.get_closest_marker("slow")
-        return (0, -slow.kwargs.get("minutes", 1)) if slow else (1, 0)
+        return (0, -slow.kwargs.get("minutes", 1)) if slow else (1 if groups[item] else 2, 0)
 
     items.sort(key=order)
+    folder = os.environ.get(_GROUPS)
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if folder and worker:  # read by the controller's scheduler, once every worker collected
+        path = os.path.join(folder, f"{worker}.json")
+        with open(path + ".part", "w") as f:
+            json.dump({item.nodeid: groups[item] for item in items if groups[item]}, f)
+        os.replace(path + ".part", path)
     _wait_for_datasets()  # the workers collect while the controller prepares them
+
+
+class _GroupScheduling:
+    """Registered by the controller: makes its scheduler."""
+
+    def pytest_xdist_make_scheduler(self, config, log):
+        from xdist.scheduler.loadscope import LoadScopeScheduling
+
+        class Scheduler(LoadScopeScheduling):
+            """xdist's `loadscope` with a unit per group of the workers' files, and a
+            unit per test for the rest; the units in the collection's order."""
+
+            def __init__(self, config, log):
+                super().__init__(config, log)
+                config.option.loadscopereorder = False
+                self.groups = None
+
+            def _split_scope(self, nodeid):
+                if self.groups is None:  # every worker has collected: its file is there
+                    self.groups = {}
+                    for name in os.listdir(_state["groups"]):
+                        if name.endswith(".json"):
+                            with open(os.path.join(_state["groups"], name)) as f:
+                                self.groups.update(json.load(f))
+                group = self.groups.get(nodeid)
+                return "group " + group if group else nodeid
+
+        return Scheduler(config, log)
