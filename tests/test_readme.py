@@ -122,7 +122,7 @@ def test_install_lines_install_only_what_exists():
 
 def test_the_install_line_check_catches_what_the_readme_had():
     for bad in ('pip install "keras-zoo[jax]"', 'pip install "jax[tpu]" keras-zoo',
-                'pip install -e ".[gpu]"', "pip install kears"):
+                'pip install -e ".[cuda]"', "pip install kears"):
         assert install_problem(bad) is not None, bad
 
 

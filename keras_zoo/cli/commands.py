@@ -11,6 +11,7 @@ keras-zoo generate runs/dcgan --num 64 --out samples.png
 keras-zoo generate runs/gpt --prompt "def " --length 200
 keras-zoo predict runs/cnn seven.png more-digits/ --top 3 --out predictions.csv
 keras-zoo datasets
+keras-zoo doctor
 ```
 
 Exit codes: 0 done; 2 bad input, or a loss that became NaN, a full disk or a
@@ -249,6 +250,12 @@ def build_parser():
     p.add_argument("--format", default="savedmodel", help="savedmodel (default), litert or onnx")
     p.add_argument("--out", required=True, help="output folder (savedmodel) or file")
     p.set_defaults(run=_cmd_export)
+
+    p = sub.add_parser("doctor", parents=[common], help="check this machine for training",
+                       description="Print the backend, devices, versions, the JAX compilation "
+                       "cache and the defaults the zoo picks here; exit 2 with one line per "
+                       "problem (e.g. TensorFlow holding the TPU JAX needs).")
+    p.set_defaults(run=_cmd_doctor)
     return parser
 
 
@@ -423,6 +430,19 @@ def _cmd_datasets(args):
     for paragraph in catalog.open_data():
         print()
         print(textwrap.fill(paragraph, width=100))
+
+
+def _cmd_doctor(args):
+    from keras_zoo.distribute.doctor import diagnose
+
+    diagnosis = diagnose()
+    width = max(len(label) for label, _ in diagnosis.findings)
+    for label, text in diagnosis.findings:
+        print(f"{label:<{width}}  {text}")
+    sys.stdout.flush()
+    for problem in diagnosis.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 2 if diagnosis.problems else 0
 
 
 def _cmd_recipe(args):

@@ -7,8 +7,11 @@
 - `sharding.py`: model-parallel meshes and layouts on JAX.
 - `precision.py`: float32 copies of models trained in mixed precision.
 - `memory.py`: training memory estimated before anything is built.
+- `compile_cache.py`: JAX's persistent compilation cache, turned on here on JAX.
+- `doctor.py`: `diagnose()`, what `keras-zoo doctor` prints: devices, versions, problems.
 """
 
+from keras_zoo.distribute import compile_cache as _compile_cache
 from keras_zoo.distribute.defaults import (
     CPU_BF16_FAMILIES,
     DEVICES,
@@ -42,6 +45,10 @@ from keras_zoo.distribute.strategies import (
     tpu_strategy,
     with_input_options,
 )
+
+# The zoo starts work on JAX through this package (fit, evaluate, predict, tune): turn on
+# the persistent compilation cache before the first compile (never imports JAX on TensorFlow).
+_compile_cache.enable()
 
 __all__ = [
     "CPU_BF16_FAMILIES",

@@ -57,6 +57,17 @@ def device_kind():
     return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
 
 
+def tensorflow_devices(kind):
+    """The names of the physical devices of `kind` ("TPU", "GPU") TensorFlow sees.
+
+    Imports TensorFlow; on a TPU host a TensorFlow built with TPU support
+    takes the TPU here, so call it after JAX has its devices (`jax_devices`).
+    """
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices(kind)]
+
+
 # Replicas and batch sizes ------------------------------------------------------------
 
 
