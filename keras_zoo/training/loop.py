@@ -190,7 +190,7 @@ def execute(plan, prepared=None):
         if prepared.vocabulary is not None and plan.vocabulary_path is None:
             runs.write_vocabulary(os.path.join(plan.output_dir, runs.VOCABULARY),
                                   prepared.vocabulary)
-    if plan.verbose and plan.entry is not None and plan.entry.origin:  # the carve, once
+    if plan.verbose and plan.entry is not None and not plan.entry.curated:  # the carve, once
         print(f"Data: {plan.entry.description}")
     if plan.verbose:  # after the data is ready: a dataset that cannot be read fails first
         print("Strategy {strategy} on {replicas} {device_kind} replica(s): global batch "

@@ -150,7 +150,10 @@ class FitPlan:
             "channels": spec.input_shape[-1] if spec.kind == "image" else None,
             "text": text,
             "token_ids": entry.token_ids,
-            "origin": entry.origin or {"type": entry.source, "name": entry.name},
+            "origin": entry.origin or {
+                "type": entry.source, "name": entry.name,
+                "splits": {"train": entry.train_split, "validation": entry.validation_split,
+                           "test": entry.test_split}},
         }
 
 
