@@ -16,11 +16,11 @@ Images are decoded with `tf.io.decode_image(channels=C,
 expand_animations=False)` (PNG, JPEG, GIF's first frame, BMP), resized to the
 model's height and width with `tf.image.resize` (bilinear, as
 `keras.utils.image_dataset_from_directory`) when their size differs, and
-scaled by 1/255 by the training pipeline's own per-batch map
-(`keras_zoo.data.pipeline._finisher`). Arrays follow one rule: integers are
+scaled by 1/255 by the training pipeline's own function
+(`keras_zoo.data.pipeline.scale_images`). Arrays follow one rule: integers are
 pixel values 0..255; floats whose maximum is at most 1 are taken as [0, 1]
 (multiplied by 255 first), other floats as 0..255. Texts become token ids
-through the same map, with the run's vocabulary and the dataset's
+through the pipeline's `text_to_ids`, with the run's vocabulary and the dataset's
 standardisation, split, sequence length and kept tokens.
 """
 
@@ -464,17 +464,11 @@ def _fitted(images, shape):
 
 # --- inference -----------------------------------------------------------------------------
 
-# The image kind's entry: `_finisher` reads its kind alone (scale by 1/255).
-_IMAGE_ENTRY = DatasetEntry(name="images", kind="image", source="files", description="",
-                            train_split="train", validation_split="train", test_split="train")
-
-
 def _dataset(model, reading, chunk, batch_size):
     """One chunk of inputs through the training pipeline's per-batch map."""
     import tensorflow as tf
 
     if reading.kind == "image":
-        finish = pipeline._finisher(_IMAGE_ENTRY, None)  # scales by 1/255
         shape = _image_shape(model)
         if chunk[0].file:
             pixels = np.concatenate([_fitted(_decoded(item.value, shape[2]), shape)
@@ -482,7 +476,7 @@ def _dataset(model, reading, chunk, batch_size):
         else:
             pixels = _fitted(np.stack([item.value for item in chunk]), shape)
         dataset = tf.data.Dataset.from_tensor_slices(pixels).batch(batch_size)
-        return dataset.map(lambda x: finish(x)[0])
+        return dataset.map(pipeline.scale_images)  # as training: by 1/255
     if isinstance(chunk[0].value, np.ndarray):  # token ids or feature vectors, as given
         values = np.stack([item.value for item in chunk])
         width = model.inputs[0].shape[1]
@@ -495,11 +489,9 @@ def _dataset(model, reading, chunk, batch_size):
         return tf.data.Dataset.from_tensor_slices(values.astype(dtype)).batch(batch_size)
     if reading.problem:
         raise InvalidArgumentError(f"Cannot read texts: {reading.problem}")
-    finish = pipeline._finisher(reading.entry, reading.vocabulary)  # texts to token ids
+    to_ids = pipeline.text_to_ids(reading.entry, reading.vocabulary)  # as training
     texts = [_read_text(item.value) if item.file else item.value for item in chunk]
-    labels = np.zeros(len(texts), "int32")  # the map takes (texts, labels)
-    dataset = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(batch_size)
-    return dataset.map(lambda x, y: finish(x, y)[0])
+    return tf.data.Dataset.from_tensor_slices(texts).batch(batch_size).map(to_ids)
 
 
 def _read_text(path):
