@@ -5,7 +5,8 @@ process with `KERAS_BACKEND=jax`, over `list_models()`: build the tiny
 variant, forward pass, one training step through `fit` (the DCGAN's own
 adversarial step included) that changes the weights, and a `.keras` save and
 reload with identical predictions. `test_models.py` checks the same on
-TensorFlow.
+TensorFlow. The same process also runs the IMDB and catalogue checks below on JAX
+(a process of its own each cost seconds of start-up).
 """
 
 import json
@@ -54,25 +55,35 @@ for name in kz.list_models():
         }
     except Exception as e:
         results["models"][name] = {"error": f"{type(e).__name__}: {e}"[:1000]}
-print(json.dumps(results))
-"""
+""" + "\n"  # then _IMDB, on the same backend: results["imdb"]
+
+
+def _run(script, backend):
+    """Runs `script` and the IMDB check (on JAX the catalogue check too) in a fresh
+    process on `backend`: their results, read back as JSON."""
+    run = subprocess.run(
+        [sys.executable, "-c", script + _IMDB + "results['imdb'] = imdb\n"
+         + ("print(json.dumps(results))\n" if backend == "tensorflow" else _CATALOGUE
+            + "results['catalogue'] = catalogue\nprint(json.dumps(results))\n")],
+        cwd=ROOT, capture_output=True, text=True,
+        timeout=1800, env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert results["imdb"]["backend"] == backend
+    return results
 
 
 @pytest.fixture(scope="module")
 def jax_results():
-    run = subprocess.run(
-        [sys.executable, "-c", _ON_JAX], cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    results = json.loads(run.stdout.strip().splitlines()[-1])
+    results = _run(_ON_JAX, "jax")
     assert results["backend"] == "jax"
-    return results["models"]
+    return results
 
 
 @pytest.mark.parametrize("name", kz.list_models())
 def test_builds_trains_and_reloads_on_jax(name, jax_results):
-    result = jax_results[name]
+    result = jax_results["models"][name]
     assert "error" not in result, result["error"]
     assert result["losses"], "no loss logged"
     assert all(abs(v) < float("inf") for v in result["losses"].values()), result
@@ -105,20 +116,20 @@ with tfds.testing.mock_data(as_dataset_fn=as_dataset):
     x = np.asarray(next(iter(ds))[0])
     result = kz.fit("transformer_classifier", "imdb_reviews", epochs=1, steps_per_epoch=1,
                     batch_size=4, verbose=0, model_args={"embed_dim": 8, "num_heads": 1, "ff_dim": 8})
-print(json.dumps({"backend": keras.backend.backend(), "shape": list(x.shape),
-                  "first": x[0].tolist(), "second": x[1].tolist(),
-                  "metrics": sorted(result.metrics)}))
+imdb = {"backend": keras.backend.backend(), "shape": list(x.shape),
+        "first": x[0].tolist(), "second": x[1].tolist(), "metrics": sorted(result.metrics)}
 """
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_imdb_pipeline_keeps_the_last_tokens_and_trains_on_both_backends(backend):
-    run = subprocess.run(
-        [sys.executable, "-c", _IMDB], cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+def test_imdb_pipeline_keeps_the_last_tokens_and_trains_on_tensorflow():
+    _check_imdb(_run("import json\nresults = {}\n", "tensorflow")["imdb"], "tensorflow")
+
+
+def test_imdb_pipeline_keeps_the_last_tokens_and_trains_on_jax(jax_results):
+    _check_imdb(jax_results["imdb"], "jax")  # run by the module's JAX process
+
+
+def _check_imdb(result, backend):
     assert result["backend"] == backend and result["shape"] == [2, 200]
     assert result["first"] == [i + 2 for i in range(100, 300)]  # w100 ... w299
     assert result["second"] == [2, 3, 4, 5, 6] + [0] * 195
@@ -135,20 +146,14 @@ import keras_zoo as kz
 with tfds.testing.mock_data(num_examples=10):
     result = kz.fit("simple_cnn", "svhn_cropped", epochs=1, steps_per_epoch=2, batch_size=4,
                     verbose=0)
-print(json.dumps({"backend": keras.backend.backend(),
-                  "input_shape": list(result.model.input_shape[1:]),
-                  "metrics": {k: float(v) for k, v in result.metrics.items()}}))
+catalogue = {"backend": keras.backend.backend(),
+             "input_shape": list(result.model.input_shape[1:]),
+             "metrics": {k: float(v) for k, v in result.metrics.items()}}
 """
 
 
-def test_a_catalogue_dataset_trains_on_jax():
-    run = subprocess.run(
-        [sys.executable, "-c", _CATALOGUE], cwd=ROOT, capture_output=True, text=True,
-        check=False, timeout=600,
-        env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+def test_a_catalogue_dataset_trains_on_jax(jax_results):
+    result = jax_results["catalogue"]  # run by the module's JAX process
     assert result["backend"] == "jax" and result["input_shape"] == [32, 32, 3]
     assert sorted(result["metrics"]) == ["accuracy", "loss"]
     assert all(abs(v) < float("inf") for v in result["metrics"].values())
