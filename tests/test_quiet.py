@@ -261,6 +261,10 @@ def trained(tmp_path_factory):
     proc = _run("train", "mlp", "--dataset", "digits", "--epochs", "1", "--steps-per-epoch", "2",
                 "--arg", "hidden_units=(8,)", "--seed", "0", "--output", run)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), "uint8")).save(folder / "digit.png")  # for `predict`
     return {"run": run, "dir": str(folder), "train": proc}
 
 
@@ -277,6 +281,8 @@ EVERY_COMMAND = {
     "weights": ["weights", "gpt_mini"],
     "publish": ["publish", "{run}", "{dir}/published"],
     "export": ["export", "{run}", "--format", "litert", "--out", "{dir}/mlp.tflite"],  # converter
+    "predict": ["predict", "{run}", "{dir}/digit.png", "--top", "2"],
+    "doctor": ["doctor"],
     "tune": ["tune", "mlp", "--dataset", "digits", "--trials", "1", "--epochs", "1",
              "--arg", "hidden_units=(8,)", "--seed", "0", "--no-refit",
              "--output", "{dir}/tune"],

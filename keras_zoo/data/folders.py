@@ -226,10 +226,16 @@ def translated(function):
 
     @functools.wraps(function)
     def wrapper(name, *args, **kwargs):
-        from keras_zoo.data.entries import DATASETS
+        from keras_zoo.data.entries import DATASETS, DatasetEntry
 
-        builder = DATASETS[name].builder_name if isinstance(name, str) and name in DATASETS \
-            else name
+        if isinstance(name, DatasetEntry):
+            builder = name.builder_name if name.reader is None else None
+        elif isinstance(name, str):
+            builder = DATASETS[name].builder_name if name in DATASETS else name
+        else:  # the user's arrays or tf.data: no tfds records
+            builder = None
+        if builder is None:
+            return function(name, *args, **kwargs)
         with damaged_records(builder, kwargs.get("data_dir")):
             return function(name, *args, **kwargs)
 
