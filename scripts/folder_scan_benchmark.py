@@ -94,14 +94,9 @@ def run_child(folder, traced):
 
 
 def cpu_words():
-    name = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{name}, {os.cpu_count()} cores"
+    from keras_zoo.distribute.defaults import cpu_description
+
+    return cpu_description()
 
 
 def spread(values):

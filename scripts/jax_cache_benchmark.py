@@ -69,12 +69,9 @@ def main():
 
     import jax
 
-    from keras_zoo.distribute.defaults import cpu_kind
+    from keras_zoo.distribute.defaults import cpu_description
 
-    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f
-                    if line.startswith("model name")), platform.processor())
-    print(f"CPU: {cpu}, {os.cpu_count()} cores, bf16 kind {cpu_kind()}; "
+    print(f"CPU: {cpu_description()}; "
           f"load {os.getloadavg()[0]:.1f}; jax {jax.__version__}; python {platform.python_version()}")
     print(f"fit: {args.model} on {args.dataset}, 1 epoch, KERAS_BACKEND=jax, fresh process each")
     kinds = ["cache"] + ([] if args.no_control else ["control"])

@@ -22,7 +22,6 @@ its seeded carve, a name's is the dataset's fixed test split.
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -106,17 +105,9 @@ def fit_once(model, dataset, seed, epochs, recipe=None):
 
 
 def cpu_words():
-    from keras_zoo.distribute.defaults import cpu_kind
+    from keras_zoo.distribute.defaults import cpu_description
 
-    name = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{name}, {os.cpu_count()} cores, bfloat16 kind {cpu_kind()}, load "
-            f"{os.getloadavg()[0]:.2f} at start")
+    return f"{cpu_description()}, load {os.getloadavg()[0]:.2f} at start"
 
 
 def main():

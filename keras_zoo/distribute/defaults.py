@@ -9,6 +9,7 @@ ratios measured side by side in one run, printed by that script with the CPU kin
 """
 
 import functools
+import os
 
 from keras_zoo.errors import InvalidArgumentError
 
@@ -67,6 +68,24 @@ def cpu_kind(cpuinfo="/proc/cpuinfo"):
     if "avx512_bf16" in flags:
         return "avx512_bf16"
     return "none"
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo"):
+    """This CPU in words, for benchmark printouts: model name, cores, bfloat16 kind.
+
+    E.g. `"AMD EPYC 7B13, 2 cores, bfloat16 kind none"`; the model name is
+    `platform.processor()` where `/proc/cpuinfo` has none.
+    """
+    import platform
+
+    name = platform.processor() or "unknown"
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} cores, bfloat16 kind {cpu_kind(cpuinfo)}"
 
 
 @functools.lru_cache(maxsize=None)
