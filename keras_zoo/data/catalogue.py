@@ -46,15 +46,15 @@ import functools
 import re
 
 from keras_zoo import errors
-from keras_zoo.data.entries import DATASETS, DatasetEntry
+from keras_zoo.data.entries import DATASETS, GENERIC_TEXT, DatasetEntry
 
 SOURCE = "tfds catalogue"
 
 # The zoo's tokenisation of catalogue text (see the module docstring).
-TEXT_STANDARDIZE = "lower_and_strip_punctuation"
-TEXT_MAX_TOKENS = 20_000
-TEXT_SEQUENCE_LENGTH = 200
-TEXT_KEEP_TOKENS = "first"
+TEXT_STANDARDIZE = GENERIC_TEXT["standardize"]
+TEXT_MAX_TOKENS = GENERIC_TEXT["max_tokens"]
+TEXT_SEQUENCE_LENGTH = GENERIC_TEXT["sequence_length"]
+TEXT_KEEP_TOKENS = GENERIC_TEXT["keep_tokens"]
 
 READS = "an Image or Text input and a ClassLabel target"
 

@@ -22,6 +22,13 @@ KIND_DESCRIPTIONS = {
     "lm": "token-id windows for language modelling (lm)",
 }
 
+# The zoo's tokenisation of text it has no entry of its own for (tfds catalogue text,
+# the user's folders and arrays), as imdb_reviews': lower-cased words without
+# punctuation, a 20,000-token vocabulary adapted on the training split, the first
+# 200 tokens of each text kept.
+GENERIC_TEXT = {"standardize": "lower_and_strip_punctuation", "max_tokens": 20_000,
+                "sequence_length": 200, "keep_tokens": "first"}
+
 # Characters of the tiny corpus: printable ASCII and the newline. Anything
 # else maps to the OOV id 1.
 CORPUS_CHARACTERS = tuple(string.printable[:95]) + ("\n",)

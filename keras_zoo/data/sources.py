@@ -37,17 +37,12 @@ import types
 import numpy as np
 
 from keras_zoo import errors
-from keras_zoo.data.entries import DATASETS, DatasetEntry
+from keras_zoo.data.entries import DATASETS, GENERIC_TEXT, DatasetEntry
 
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # image_dataset_from_directory's
 TEXT_FORMATS = (".txt",)  # text_dataset_from_directory's
 VALIDATION_FRACTION = TEST_FRACTION = 0.1
 ROLES = ("train", "validation", "test")
-# The zoo's tokenisation of the user's text (as imdb_reviews'): lower-cased words
-# without punctuation, a 20,000-word vocabulary adapted on the training split,
-# the first 200 tokens kept.
-TEXT_SETTINGS = dict(max_tokens=20_000, standardize="lower_and_strip_punctuation",
-                     sequence_length=200)
 # What `keras-zoo datasets` says of the user's data.
 DESCRIPTION = (
     "Your own data works too: a folder with one sub-folder per class of images (png, jpg, "
@@ -185,9 +180,10 @@ class _Source:
 class _ArraySource(_Source):
     """Examples held in NumPy arrays (arrays, a text folder, a read `tf.data`)."""
 
-    def __init__(self, x, y, origin, what="x"):
+    def __init__(self, x, y, origin, described):
+        """`described`: `_kind_of_array(x)`, computed once by the caller."""
         self.x, self.raw_labels, self.origin = x, y, origin
-        self.kind, self.image_shape, self.token_ids, self.feature_shape = _kind_of_array(x, what)
+        self.kind, self.image_shape, self.token_ids, self.feature_shape = described
         if self.kind == "text" and self.token_ids:
             self.sequence_length = x.shape[1]
         self.given_names = None
@@ -339,7 +335,8 @@ def _array_source(x, y, what):
     if x.ndim == 0 or len(x) == 0:
         raise errors.InvalidArgumentError(
             f"`{what}` has no examples. Received: x with shape {x.shape}")
-    kind = _kind_of_array(x, f"{what}[0] (x)")[0]
+    described = _kind_of_array(x, f"{what}[0] (x)")
+    kind = described[0]
     if kind == "image":
         if x.ndim == 3:
             x = x[..., None]
@@ -355,7 +352,7 @@ def _array_source(x, y, what):
         x = x.astype(np.float32)
     origin = {"type": "arrays", "examples": len(x), "x_shape": list(x.shape),
               "fingerprint": _hash_arrays(x, y)}
-    return _ArraySource(x, y, origin, f"{what}[0] (x)")
+    return _ArraySource(x, y, origin, described)
 
 
 def _hash_arrays(*arrays):
@@ -527,7 +524,8 @@ def _text_folder(root, classes, origin, what):
     for text, label in dataset.as_numpy_iterator():
         texts.append(text.decode("utf-8", errors="replace"))
         labels.append(label)
-    source = _ArraySource(np.array(texts, dtype=str), np.array(labels, np.int64), origin, what)
+    source = _ArraySource(np.array(texts, dtype=str), np.array(labels, np.int64), origin,
+                          ("text", None, None, None))
     source.given_names = tuple(classes)
     return source
 
@@ -638,7 +636,7 @@ def _entry(main, splits, seed, carve, others=None):
     origin = {**main.origin, "class_names": list(names), "carve": carve, "seed": seed,
               **{f"{role}_data": other.origin for role, other in (others or {}).items()}}
     description = f"{_describe(main)}{carved}"
-    text = TEXT_SETTINGS if main.kind == "text" and not main.token_ids else {}
+    text = GENERIC_TEXT if main.kind == "text" and not main.token_ids else {}
     return DatasetEntry(
         name=origin.get("path") or origin["type"],
         kind=main.kind,
