@@ -71,7 +71,7 @@ def is_path(dataset):
 
 
 def resolve(dataset, *, data_dir=None, validation_data=None, test_data=None, seed=None,
-            evaluation=False, class_names=None):
+            evaluation=False, class_names=None, trained_on=None):
     """Returns the `DatasetEntry` of what a user passed as a dataset.
 
     Args:
@@ -86,6 +86,9 @@ def resolve(dataset, *, data_dir=None, validation_data=None, test_data=None, see
         class_names: the classes, index = id, a trained model predicts
             (string labels and folders are numbered by them); None takes
             them from the data.
+        trained_on: with `evaluation`, the `origin` a run recorded of its
+            data: data with the same fingerprint is carved with the run's
+            seed, as in training, instead of being all test data.
 
     Raises:
         UnknownNameError: a name that is neither the zoo's nor tfds's.
@@ -112,15 +115,22 @@ def resolve(dataset, *, data_dir=None, validation_data=None, test_data=None, see
     for source in sources:
         source.set_class_names(class_names)
     if evaluation:
-        return _entry(main, {"test": main.everything()}, seed, carve=None)
-    for source in sources:
-        source.set_class_names(class_names)
+        if not _is_own_data(main, trained_on or {}):
+            return _entry(main, {"test": main.everything()}, seed, carve=None)
+        seed = trained_on.get("seed") or 0
     carve = [role for role in ("validation", "test") if role not in others]
     roles = _carve(main, carve, seed)
     splits = {role: main.subset(roles == index) for index, role in enumerate(ROLES)
               if role == "train" or role in carve}
     splits.update({role: source.everything() for role, source in others.items()})
     return _entry(main, splits, seed, carve=carve, others=others)
+
+
+def _is_own_data(source, origin):
+    """Whether `source` is the data a run recorded as `origin`, carved by the run alone."""
+    fingerprint = origin.get("fingerprint")
+    return (fingerprint is not None and fingerprint == source.origin.get("fingerprint")
+            and not origin.get("validation_data") and not origin.get("test_data"))
 
 
 def _no_extra_splits(name, validation_data, test_data):

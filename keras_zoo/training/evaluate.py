@@ -84,8 +84,6 @@ def evaluate(model_or_path, dataset_or_name, *, split="test", batch_size=None, d
     return {k: float(v) for k, v in results.items()}
 
 
-
-
 def _entry(dataset, data_dir, config):
     """The data to evaluate on: a name; the run's own data carved as in training; new data.
 
@@ -96,11 +94,5 @@ def _entry(dataset, data_dir, config):
     if isinstance(dataset, str) and not data.sources.is_path(dataset):
         return data.resolve(dataset, data_dir=data_dir)
     record = config.get("data") or {}
-    origin = record.get("origin") or {}
-    names = record.get("class_names")
-    entry = data.resolve(dataset, evaluation=True, class_names=names)
-    own = origin.get("fingerprint") is not None and \
-        origin.get("fingerprint") == entry.origin.get("fingerprint")
-    if own and not origin.get("validation_data") and not origin.get("test_data"):
-        return data.resolve(dataset, seed=origin.get("seed"), class_names=names)
-    return entry
+    return data.resolve(dataset, evaluation=True, class_names=record.get("class_names"),
+                        trained_on=record.get("origin"))
