@@ -16,9 +16,9 @@ folder, and exactly the reference's weights, test metrics and history
 `kills survived: K/N` and `exact: yes`; exit code 0 when every kill was
 survived and the final run matches.
 
-With `--signals kill,term` each kill is SIGKILL or SIGTERM at random (SIGTERM
-must end the restart with exit code 143, after a checkpoint at the step it
-came at); `--steps-per-epoch N` trains N batches per epoch instead of one
+With `--signals kill,term` the kills are SIGKILL and SIGTERM in a random order,
+as many of each within one (SIGTERM must end the restart with exit code 143,
+after a checkpoint at the step it came at); `--steps-per-epoch N` trains N batches per epoch instead of one
 pass over the data:
 
 ```
@@ -205,6 +205,10 @@ def main(argv=None):
     work = args.workdir or tempfile.mkdtemp(prefix="keras_zoo_stress_")
     reference, run = os.path.join(work, "reference"), os.path.join(work, "killed")
     rng = random.Random(args.seed)
+    # The signals in turn, shuffled: each as often as the others (within one), decided
+    # before the run, so a short run (`--kills 2`) sends each of `kill,term`.
+    names = (chosen * args.kills)[:args.kills]
+    random.Random(args.seed).shuffle(names)
 
     began = time.time()
     command = functools.partial(train_command, epochs=epochs, seed=args.seed,
@@ -250,7 +254,7 @@ def main(argv=None):
                 break
             print("the run finished before all kills; use more --epochs", flush=True)
             break
-        name = rng.choice(chosen)
+        name = names[kill]
         os.kill(proc.pid, signals[name])
         proc.wait()
         kill += 1

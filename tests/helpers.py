@@ -8,6 +8,21 @@ import numpy as np
 import keras_zoo as kz
 
 
+# Deeper copies of another model: the same builder (`cnn._cifar_resnet`) and layers at a
+# greater depth. The checks that trace a training step or an export (test_models.py,
+# test_backends.py, test_export.py, the open-data matrix) take the shallowest; the deeper
+# ones are built, run forward and saved in every model check. Tracing a tiny resnet56's training step took 40-43 s of the suite
+# per check (resnet32 23-27 s, resnet20 11-14 s, 2-core AVX2 CPU, 2026-12-07); timm's
+# tests likewise leave the backward pass of its larger models out
+# (`tests/test_models.py`: `MAX_BWD_SIZE`, `EXCLUDE_FILTERS`).
+DEEPER_VARIANTS = {"resnet32": "resnet20", "resnet56": "resnet20"}
+
+
+def distinct_models():
+    """Every registered model but the deeper variants of another (`DEEPER_VARIANTS`)."""
+    return [name for name in kz.list_models() if name not in DEEPER_VARIANTS]
+
+
 def tiny_args(name, **overrides):
     """The builder arguments of a model's tiny test variant."""
     info = kz.model_info(name)

@@ -1,5 +1,10 @@
-"""Tests of the `keras-zoo` command line, run as a subprocess like a user would."""
+"""Tests of the `keras-zoo` command line: `main` in this process, and as a subprocess
+like a user would where the process itself matters (the exit code of an argparse
+error, a broken pipe). tests/test_quiet.py runs every command once as a subprocess.
+"""
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -34,9 +39,11 @@ def assert_bad_input(code, stderr, match):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("cli") / "mlp")
-    code, stdout, stderr = run("train", "mlp", "--dataset", "digits", "--epochs", "2",
-                               "--arg", "hidden_units=(8,)", "--seed", "0", "--output", out)
-    assert code == 0, stderr
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        code = cli.main(["train", "mlp", "--dataset", "digits", "--epochs", "2",
+                         "--arg", "hidden_units=(8,)", "--seed", "0", "--output", out])
+    stdout = printed.getvalue()
+    assert code == 0, stdout
     assert re.search(r"mlp on digits: test accuracy \d\.\d{4}", stdout)
     assert "Epoch 2/2" in stdout  # Keras progress, one line per epoch (not a TTY)
     return out
@@ -51,13 +58,12 @@ def test_list():
                                                        "simple_cnn"}
 
 
-def test_train_writes_a_run_and_evaluate_reads_it(run_dir):
+def test_train_writes_a_run_and_evaluate_reads_it(run_dir, capsys):
     for name in ("config.json", "history.csv", "metrics.json", "model.keras"):
         assert os.path.isfile(os.path.join(run_dir, name))
-    code, stdout, stderr = run("evaluate", run_dir)
-    assert code == 0, stderr
+    assert cli.main(["evaluate", run_dir]) == 0
     with open(os.path.join(run_dir, "metrics.json")) as f:
-        assert json.loads(stdout) == pytest.approx(json.load(f), rel=1e-5)
+        assert json.loads(capsys.readouterr().out) == pytest.approx(json.load(f), rel=1e-5)
 
 
 def test_generate_gan_samples(tmp_path):
@@ -67,8 +73,7 @@ def test_generate_gan_samples(tmp_path):
     kz.fit("dcgan", "digits", epochs=1, steps_per_epoch=1, output_dir=gan_dir,
            model_args={"filters": 4, "latent_dim": 8}, verbose=0)
     png = str(tmp_path / "samples.png")
-    code, stdout, stderr = run("generate", gan_dir, "--num", "9", "--out", png)
-    assert code == 0, stderr
+    assert cli.main(["generate", gan_dir, "--num", "9", "--out", png]) == 0
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -44,7 +44,7 @@ SHORT = {
     # The generator itself, not the recipe's 0.999 moving average of its weights: with
     # a time constant of 1,000 steps, the average of a short run stays near the start
     # (10 epochs of the recipe as it is: recognised 0.000, KID 0.41-0.44, seeds 0/1/2).
-    ("dcgan", "digits"): {"epochs": 20, "recipe": {"ema_momentum": 0.0}},
+    ("dcgan", "digits"): {"epochs": 15, "recipe": {"ema_momentum": 0.0}},
 }
 FULL = {
     ("simple_cnn", "digits"): 60,
@@ -196,19 +196,19 @@ def test_the_gan_judge_recognises_real_test_digits(fresh_cache):
 
 @pytest.mark.slow(minutes=3)
 def test_dcgan_learns_digits(fresh_cache):
-    # 20 of 300 epochs (400 steps), the generator itself judged (see SHORT). Seeds
-    # 0/1/2: recognised 0.495/0.493/0.519; each digit 7.6-15.6/6.9-14.2/7.9-13.9 % of
-    # the samples; KID 0.029/0.023/0.020 (the full recipe: 0.802 recognised, median;
-    # KID within noise of the real digits'). Not learning: an untrained generator
-    # draws one grey "1" (recognised 1.0, all one digit, KID 0.48); an untrained
-    # Dense layer's noise is "recognised" 0.72, 92 % as one digit, KID 0.24; the mean
-    # training digit every time: KID 0.28. 10 epochs (seed 0): recognised 0.038, 83 %
-    # one digit, KID 0.26; 15 epochs: 0.341, 4.5-28.2 %, KID 0.088.
+    # 15 of 300 epochs (300 steps), the generator itself judged (see SHORT). Seeds
+    # 0/1/2: recognised 0.341/0.279/0.267; each digit 4.5-28.2/5.5-26.2/5.8-32.1 % of
+    # the samples; KID 0.088/0.102/0.099 (20 epochs: 0.495/0.493/0.519, KID
+    # 0.029/0.023/0.020; the full recipe: 0.802 recognised, median; KID within noise of
+    # the real digits'). Not learning: an untrained generator draws one grey "1"
+    # (recognised 1.0, all one digit, KID 0.48); an untrained Dense layer's noise is
+    # "recognised" 0.72, 92 % as one digit, KID 0.24; the mean training digit every
+    # time: KID 0.28. 10 epochs (seed 0): recognised 0.038, 83 % one digit, KID 0.26.
     result = short_fit("dcgan", "digits")
     metrics = kz.evaluate(result.model, "digits")
-    assert metrics["recognised"] >= 0.35, metrics
-    assert metrics["class_min"] >= 0.03 and metrics["class_max"] <= 0.25, metrics
-    assert metrics["kid"] <= 0.08, metrics
+    assert metrics["recognised"] >= 0.2, metrics
+    assert metrics["class_min"] >= 0.03 and metrics["class_max"] <= 0.4, metrics
+    assert metrics["kid"] <= 0.14, metrics
 
 
 def _measure(name, dataset, seeds):

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 import keras_zoo as kz
 from keras_zoo.training.compile import compile_model
-from tests.helpers import sample_batch, tiny_args, tiny_model
+from tests.helpers import DEEPER_VARIANTS, sample_batch, tiny_args, tiny_model, distinct_models
 
 MODELS = kz.list_models()
 
@@ -55,8 +55,9 @@ def test_builds_with_defaults(name):
     assert all(layer.name for layer in model.layers)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_tiny_forward_and_fit_step(name):
+def _tiny_forward(name):
+    """Builds the tiny variant and checks its output on a batch of 4; returns
+    `(model, x, y)`."""
     info = kz.model_info(name)
     model = tiny_model(name)
     x, y = sample_batch(name, model, batch_size=4)
@@ -76,8 +77,23 @@ def test_tiny_forward_and_fit_step(name):
         assert out.shape == (4, args["sequence_length"], args["vocab_size"] + 1)
     elif info.task == "image_generation":
         assert out.shape == (4,) + tuple(args["input_shape"])
+    return model, x, y
 
-    compile_model(model, info.task)
+
+@pytest.mark.parametrize("name", sorted(DEEPER_VARIANTS))
+def test_tiny_forward_of_a_deeper_variant(name):
+    """Built and run forward; its training step is its shallower sibling's (the same
+    builder and layer kinds, more blocks)."""
+    deeper, sibling = _tiny_forward(name)[0], tiny_model(DEEPER_VARIANTS[name])
+    assert kz.model_info(name).defaults == kz.model_info(DEEPER_VARIANTS[name]).defaults
+    assert {type(layer) for layer in deeper.layers} == {type(layer) for layer in sibling.layers}
+    assert len(deeper.layers) > len(sibling.layers)
+
+
+@pytest.mark.parametrize("name", distinct_models())
+def test_tiny_forward_and_fit_step(name):
+    model, x, y = _tiny_forward(name)
+    compile_model(model, kz.model_info(name).task)
     data = x if y is None else (x, y)
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(2)
     history = model.fit(dataset, epochs=1, verbose=0)

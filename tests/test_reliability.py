@@ -344,11 +344,11 @@ def test_nothing_evaluates_code_from_the_command_line_or_a_config(tmp_path, caps
 
 
 @pytest.mark.slow
-def test_stress_script_survives_three_kills(tmp_path):
+def test_stress_script_survives_a_kill_and_a_term(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "stress.py"),
-                           "--kills", "3", "--workdir", str(tmp_path), "--signals", "kill,term",
+                           "--kills", "2", "--workdir", str(tmp_path), "--signals", "kill,term",
                            "--steps-per-epoch", "20", "--seed", "1"],
                           capture_output=True, text=True, timeout=600)
-    assert "kills survived: 3/3" in proc.stdout, proc.stdout + proc.stderr
+    assert "kills survived: 2/2" in proc.stdout, proc.stdout + proc.stderr
     assert "SIGTERM" in proc.stdout and "exact: yes" in proc.stdout, proc.stdout
     assert proc.returncode == 0, proc.stdout

@@ -115,15 +115,15 @@ def test_mask_rate_is_a_training_recipe_field():
 def test_fit_fine_tunes_a_classifier_from_a_bert_mini_run(tmp_path, capsys):
     run = tmp_path / "pretrain"
     pretraining = kz.fit("bert_mini", "stdlib_docstrings_text", epochs=1, steps_per_epoch=2,
-                         model_args=TINY, recipe={"batch_size": 8, "mask_rate": 0.3},
+                         model_args=TINY, recipe={"batch_size": 64, "mask_rate": 0.3},
                          output_dir=run, seed=0, verbose=0)
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"]["mask_rate"] == 0.3
     # evaluate masks the run's way (30%; masks are drawn per batch, so the same batch size),
     # so it repeats fit's test score; a bare model gets BERT's 15%, another score.
-    assert kz.evaluate(run, "stdlib_docstrings_text", batch_size=8) == pytest.approx(
+    assert kz.evaluate(run, "stdlib_docstrings_text", batch_size=64) == pytest.approx(
         pretraining.metrics, rel=1e-5)
-    assert kz.evaluate(pretraining.model, "stdlib_docstrings_text", batch_size=8)["loss"] != \
+    assert kz.evaluate(pretraining.model, "stdlib_docstrings_text", batch_size=64)["loss"] != \
         pytest.approx(pretraining.metrics["loss"], rel=1e-5)
     capsys.readouterr()
     tuned = kz.fit("bert_classifier", "stdlib_docstrings_10pct", epochs=1, steps_per_epoch=1,

@@ -83,13 +83,13 @@ def test_search_never_reads_the_test_split_then_refits_and_tests_once(tmp_path, 
                         lambda recipe, builder, split, **kw: read.append(split)
                         or original(recipe, builder, split, **kw))
     out = tmp_path / "tune"
-    result = kz.tune("mlp", "digits", SPACE, trials=3, output_dir=out, seed=3, refit=False,
+    result = kz.tune("mlp", "digits", SPACE, trials=2, output_dir=out, seed=3, refit=False,
                      verbose=0, **TINY)
     test_split = kz.dataset_spec("digits").test_split
     assert read and test_split not in read
     assert result.fit is None and result.metrics is None
     scores = [t["score"] for t in result.trials]
-    assert len(scores) == 3 and result.best_score == max(scores)
+    assert len(scores) == 2 and result.best_score == max(scores)
     assert set(result.best_values) == {"learning_rate", "dropout"}
     assert 1e-3 <= result.best_values["learning_rate"] <= 3e-2
     assert result.recipe.learning_rate == result.best_values["learning_rate"]
@@ -99,7 +99,7 @@ def test_search_never_reads_the_test_split_then_refits_and_tests_once(tmp_path, 
     train = loop._train_and_test
     monkeypatch.setattr(loop, "_train_and_test",
                         lambda *a, **k: calls.append(1) or train(*a, **k))
-    again = kz.tune("mlp", "digits", SPACE, trials=3, output_dir=out, seed=3, verbose=0, **TINY)
+    again = kz.tune("mlp", "digits", SPACE, trials=2, output_dir=out, seed=3, verbose=0, **TINY)
     assert len(calls) == 1  # the refit only
     assert again.best_values == result.best_values and test_split in read
     assert set(again.metrics) == {"accuracy", "loss"}
