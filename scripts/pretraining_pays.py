@@ -1,20 +1,22 @@
-"""Does pretraining pay? bert_mini pretrained on unlabelled docstrings, fine-tuned on 10% of labels.
+"""Does pretraining pay? bert_classifier fine-tuned from bert_mini (stdlib_corpus) vs scratch vs n-grams.
 
-Per seed: pretrain `bert_mini` on `stdlib_docstrings_text` (the training
-docstrings as text, masked-LM; the test docstrings are never read), then
-fine-tune `bert_classifier` from that run on `stdlib_docstrings_10pct`
-(about 120 labelled docstrings), both with their registered recipes, through
-`kz.fit(..., weights=run)`; train the same `bert_classifier` with the same
-recipe from scratch. Baselines on the same labelled tenth (its training and
-validation docstrings, the same first 128 characters the models read): a
-character 2-5-gram TF-IDF logistic regression (scikit-learn), and the
-majority class. Prints median, min and max test accuracy over the seeds and
-writes the rows into `results/results.csv` (then README's table, as
-`scripts/results.py --readme`).
+The pretrained encoder is `bert_mini` pretrained (masked LM) on `stdlib_corpus`,
+the prose shipped with Python without any validation or test text of the
+labelled docstrings: the shipped weights by name (`--pretrained stdlib_corpus`,
+the default, made by `scripts/make_weights.py --only bert_mini`) or a run folder.
+Per seed and labelled set, in the WordPiece tokens of stdlib_corpus:
+`kz.fit("bert_classifier", LABELLED, weights=PRETRAINED)` (its registered
+fine-tuning recipe), the same classifier and recipe from scratch. Baselines
+on the same training docstrings (whole texts; the tfds slice does not depend on
+the seed): the strongest character n-gram logistic regression found
+(`char_wb` 2-5-grams, sublinear TF-IDF, C=10; scikit-learn) and the majority
+class. Test accuracy on the 305 test docstrings of `stdlib_docstrings`; prints
+median, min and max over the seeds and writes the rows into
+`results/results.csv` (then README's table, as `scripts/results.py --readme`).
 
-    python scripts/pretraining_pays.py --seeds 0 1 2
-    python scripts/pretraining_pays.py --seeds 0 --keep runs/pays --no-write
-    python scripts/pretraining_pays.py --seeds 0 1 2 --from-runs runs/pays   # tabulate again
+    python scripts/pretraining_pays.py --seeds 0 1 2                  # both labelled sets
+    python scripts/pretraining_pays.py --seeds 0 --labels 10pct --no-write
+    python scripts/pretraining_pays.py --pretrained runs/bert-corpus   # a pretraining run
 """
 
 import argparse
@@ -30,37 +32,42 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-TEXT, LABELLED = "stdlib_docstrings_text", "stdlib_docstrings_10pct"
+LABELLED = {"10pct": "stdlib_docstrings_10pct_wordpiece", "all": "stdlib_docstrings_wordpiece"}
 PRETRAINED = "bert_classifier+bert_mini"  # the results table's name of the fine-tuned model
 METHODS = (PRETRAINED, "bert_classifier", "char_ngram_logreg", "majority_class")
+# The strongest n-gram model found on the 96 training docstrings (test accuracy 60.3 %):
+# character n-grams inside word boundaries, sublinear TF-IDF, weak regularisation.
+NGRAMS = dict(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+NGRAM_C = 10.0
 
 
-def texts_and_labels(split, length):
-    """The `(texts, labels)` of a split of the labelled view, texts cut to `length` characters."""
+def texts_and_labels(dataset, split):
+    """The `(texts, labels)` of a split of a labelled view, whole texts."""
     import tensorflow_datasets as tfds
 
     from keras_zoo import data
 
-    recipe = data.DATASETS[LABELLED]
-    dataset = tfds.load(recipe.builder_name, split=split)
-    examples = list(tfds.as_numpy(dataset))
-    return ([e["text"].decode("utf-8")[:length] for e in examples],
-            [int(e["label"]) for e in examples])
+    entry = data.DATASETS[dataset]
+    examples = list(tfds.as_numpy(tfds.load(entry.builder_name, split=split)))
+    return [e["text"].decode("utf-8") for e in examples], [int(e["label"]) for e in examples]
 
 
-def baselines(seed):
-    """Test accuracy of the character n-gram logistic regression and of the majority class."""
+def baselines(dataset, seed):
+    """Test accuracy of the n-gram logistic regression and of the majority class.
+
+    Both train on the view's training split (the docstrings the networks train on;
+    the networks' validation docstrings choose their epoch and are left out here).
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     from keras_zoo import data
 
-    recipe = data.DATASETS[LABELLED]
-    length = recipe.sequence_length
-    x, y = texts_and_labels(f"{recipe.train_split}+{recipe.validation_split}", length)
-    x_test, y_test = texts_and_labels(recipe.test_split, length)
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True)
-    classifier = LogisticRegression(max_iter=5000, random_state=seed)
+    entry = data.DATASETS[dataset]
+    x, y = texts_and_labels(dataset, entry.train_split)
+    x_test, y_test = texts_and_labels(dataset, entry.test_split)
+    vectorizer = TfidfVectorizer(**NGRAMS)
+    classifier = LogisticRegression(C=NGRAM_C, max_iter=5000, random_state=seed)
     classifier.fit(vectorizer.fit_transform(x), y)
     ngram = classifier.score(vectorizer.transform(x_test), y_test)
     majority = collections.Counter(y).most_common(1)[0][0]
@@ -68,107 +75,88 @@ def baselines(seed):
             "majority_class": sum(label == majority for label in y_test) / len(y_test)}
 
 
-def measure(seed, workdir):
+def measure(dataset, seed, pretrained, workdir):
     """One seed of every method: `{method: (test accuracy, seconds)}`."""
     import keras_zoo as kz
 
     results = {}
     start = time.time()
-    pretrain = os.path.join(workdir, f"bert-pretrain-{seed}")
-    kz.fit("bert_mini", TEXT, seed=seed, verbose=0, output_dir=pretrain)
-    tuned = kz.fit("bert_classifier", LABELLED, seed=seed, verbose=0, weights=pretrain,
-                   output_dir=os.path.join(workdir, f"bert-fine-tune-{seed}"))
+    tuned = kz.fit("bert_classifier", dataset, seed=seed, verbose=0, weights=pretrained,
+                   output_dir=os.path.join(workdir, f"{dataset}-fine-tune-{seed}"))
     results[PRETRAINED] = (tuned.metrics["accuracy"], time.time() - start)
     start = time.time()
-    scratch = kz.fit("bert_classifier", LABELLED, seed=seed, verbose=0,
-                     output_dir=os.path.join(workdir, f"bert-scratch-{seed}"))
+    scratch = kz.fit("bert_classifier", dataset, seed=seed, verbose=0,
+                     output_dir=os.path.join(workdir, f"{dataset}-scratch-{seed}"))
     results["bert_classifier"] = (scratch.metrics["accuracy"], time.time() - start)
     start = time.time()
-    for method, value in baselines(seed).items():
+    for method, value in baselines(dataset, seed).items():
         results[method] = (value, time.time() - start)
     for method in METHODS:
-        print(f"seed {seed}: {method:<26} test accuracy {results[method][0]:.4f} "
+        print(f"{dataset} seed {seed}: {method:<26} test accuracy {results[method][0]:.4f} "
               f"({results[method][1]:.0f} s)", flush=True)
     return results
 
 
-def from_runs(seed, workdir):
-    """One seed's `{method: (test accuracy, seconds)}` from the run folders of `--keep`.
-
-    The networks' accuracies are their runs' `metrics.json`; their seconds,
-    the time from writing `config.json` to `metrics.json` (pretraining plus
-    fine-tuning for the pretrained model). The baselines are fitted again.
-    """
-    import json
-
-    def run(name):
-        folder = pathlib.Path(workdir) / f"{name}-{seed}"
-        metrics = json.loads((folder / "metrics.json").read_text())
-        return metrics["accuracy"], ((folder / "metrics.json").stat().st_mtime
-                                     - (folder / "config.json").stat().st_mtime)
-
-    (tuned, tuning), (_, pretraining) = run("bert-fine-tune"), run("bert-pretrain")
-    results = {PRETRAINED: (tuned, pretraining + tuning), "bert_classifier": run("bert-scratch")}
-    start = time.time()
-    for method, value in baselines(seed).items():
-        results[method] = (value, time.time() - start)
-    return results
-
-
-# What each method's row is compared with: (the method beaten, in words).
-TARGETS = {PRETRAINED: "bert_classifier", "bert_classifier": "majority_class",
-           "char_ngram_logreg": "majority_class", "majority_class": None}
-
-
-def rows(per_seed, seeds):
+def rows(dataset, per_seed, seeds, labels):
     """The results-table rows (see scripts/results.py) of every method.
 
-    Each row's target: beat the method it is compared with (`TARGETS`) at
-    the median; the majority class, a uniform guess (1/8).
+    The fine-tuned model's target (issue 24): at least the n-gram logistic
+    regression, and, on a tenth of the labels, 15 points over the same
+    classifier from scratch; the others must beat what they are compared with.
     """
     import results as table
 
     meta = table.run_metadata()
     medians = {m: statistics.median(r[m][0] for r in per_seed) for m in METHODS}
-    medians[None] = 1 / 8
     out = []
     for method in METHODS:
         values = [r[method][0] for r in per_seed]
-        other = TARGETS[method]
-        target = f"> {other or 'uniform guess'} ({medians[other]:.4f})"
-        met = "yes" if medians[method] > medians[other] else "no"
+        if method == PRETRAINED:
+            bars = {"char_ngram_logreg": medians["char_ngram_logreg"]}
+            if labels == "10pct":
+                bars["bert_classifier + 0.15"] = medians["bert_classifier"] + 0.15
+            target = ">= " + " and ".join(f"{k} ({v:.4f})" for k, v in bars.items())
+            met = all(medians[method] >= v for v in bars.values())
+        elif method == "majority_class":
+            target, met = "> uniform guess (0.1250)", medians[method] > 1 / 8
+        else:
+            target = f"> majority_class ({medians['majority_class']:.4f})"
+            met = medians[method] > medians["majority_class"]
         out.append({
-            "model": method, "dataset": LABELLED, "metric": "accuracy",
+            "model": method, "dataset": dataset, "metric": "accuracy",
             "median": f"{medians[method]:.4f}", "min": f"{min(values):.4f}",
             "max": f"{max(values):.4f}", "seeds": str(len(seeds)),
             "wall_s": f"{statistics.median(r[method][1] for r in per_seed):.0f}",
-            "target": target, "met": met, **meta})
+            "target": target, "met": "yes" if met else "no", **meta})
     return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--labels", choices=("10pct", "all", "both"), default="both")
+    parser.add_argument("--pretrained", default="stdlib_corpus",
+                        help="bert_mini weights name, weights file or pretraining run folder")
     parser.add_argument("--keep", default="", help="keep the run folders under this folder")
     parser.add_argument("--no-write", action="store_true",
                         help="print the table only; leave results/results.csv alone")
-    parser.add_argument("--from-runs", default="",
-                        help="train nothing: tabulate the run folders a --keep run left here")
     args = parser.parse_args()
     start = time.time()
-    if args.from_runs:
-        per_seed = [from_runs(seed, args.from_runs) for seed in args.seeds]
-    else:
-        with tempfile.TemporaryDirectory(prefix="keras_zoo_pays_") as scratch:
-            workdir = args.keep or scratch
-            os.makedirs(workdir, exist_ok=True)
-            per_seed = [measure(seed, workdir) for seed in args.seeds]
-    table_rows = rows(per_seed, args.seeds)
-    print(f"\nTest accuracy on {LABELLED}, seeds {' '.join(map(str, args.seeds))} "
-          f"({time.time() - start:.0f} s in all):")
-    print(f"{'method':<26} {'median':>7} {'min':>7} {'max':>7}")
+    chosen = ("10pct", "all") if args.labels == "both" else (args.labels,)
+    table_rows = []
+    with tempfile.TemporaryDirectory(prefix="keras_zoo_pays_") as scratch:
+        workdir = args.keep or scratch
+        os.makedirs(workdir, exist_ok=True)
+        for labels in chosen:
+            dataset = LABELLED[labels]
+            per_seed = [measure(dataset, seed, args.pretrained, workdir) for seed in args.seeds]
+            table_rows += rows(dataset, per_seed, args.seeds, labels)
+    print(f"\nTest accuracy, seeds {' '.join(map(str, args.seeds))}, encoder "
+          f"{args.pretrained} ({time.time() - start:.0f} s in all):")
+    print(f"{'dataset':<34} {'method':<26} {'median':>7} {'min':>7} {'max':>7} met")
     for row in table_rows:
-        print(f"{row['model']:<26} {row['median']:>7} {row['min']:>7} {row['max']:>7}")
+        print(f"{row['dataset']:<34} {row['model']:<26} {row['median']:>7} {row['min']:>7} "
+              f"{row['max']:>7} {row['met']}")
     if not args.no_write:
         import results as table
 

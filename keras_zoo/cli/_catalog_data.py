@@ -426,6 +426,18 @@ DATASETS = {'addition': {'kind': 'seq2seq',
            'description': 'MNIST handwritten digits, 28x28 grey, 10 classes; validation is the '
                           'last 10% of the train split.',
            'offline': False},
+ 'stdlib_corpus': {'kind': 'lm',
+                   'source': "offline (ships with Python: the standard library's prose)",
+                   'batch_size': 32,
+                   'epochs': 1,
+                   'description': 'Unlabelled prose shipped with Python (every docstring and '
+                                  "comment of the standard library's sources, the pydoc topics, "
+                                  "IDLE's news and help), without any validation or test text of "
+                                  'stdlib_docstrings and tiny_corpus; WordPiece tokens (4,096, '
+                                  'trained once on its training split and shipped), windows of 128 '
+                                  '(training windows every 64 tokens); 3% of the documents '
+                                  'validate, 3% test.',
+                   'offline': True},
  'stdlib_docstrings': {'kind': 'text',
                        'source': "offline (ships with Python: the standard library's sources)",
                        'batch_size': 32,
@@ -449,6 +461,17 @@ DATASETS = {'addition': {'kind': 'seq2seq',
                                             'same test split. For fine-tuning against training '
                                             'from scratch (scripts/pretraining_pays.py).',
                              'offline': True},
+ 'stdlib_docstrings_10pct_wordpiece': {'kind': 'text',
+                                       'source': 'offline (ships with Python: the standard '
+                                                 "library's sources)",
+                                       'batch_size': 16,
+                                       'epochs': 40,
+                                       'description': 'stdlib_docstrings_10pct (a tenth of the '
+                                                      'labels: train[:8%], validation '
+                                                      'train[8%:10%], the same test split) in the '
+                                                      'WordPiece tokens of stdlib_corpus, the '
+                                                      'first 128 kept.',
+                                       'offline': True},
  'stdlib_docstrings_text': {'kind': 'lm',
                             'source': "offline (ships with Python: the standard library's sources)",
                             'batch_size': 32,
@@ -460,6 +483,16 @@ DATASETS = {'addition': {'kind': 'seq2seq',
                                            '10% of the training docstrings; the classification '
                                            'test split is never read.',
                             'offline': True},
+ 'stdlib_docstrings_wordpiece': {'kind': 'text',
+                                 'source': "offline (ships with Python: the standard library's "
+                                           'sources)',
+                                 'batch_size': 32,
+                                 'epochs': 20,
+                                 'description': 'stdlib_docstrings (same splits and labels) in the '
+                                                'WordPiece tokens of stdlib_corpus, the first 128 '
+                                                'kept (about 500 characters: most docstrings '
+                                                'whole, where the character view reads 128).',
+                                 'offline': True},
  'tiny_corpus': {'kind': 'lm',
                  'source': 'offline (ships with Python: pydoc_data.topics)',
                  'batch_size': 32,

@@ -8,6 +8,7 @@
 - `folders.py`: checks of tfds data folders (paths, metadata, whole records).
 - `masking.py`: masked-language-model targets.
 - `vocabulary.py`: vocabularies saved as `vocabulary.txt`.
+- `subword.py`: WordPiece subword tokens (Hugging Face `tokenizers`), trained offline.
 
 Every dataset yields batches `(x, y)` in the format of its kind:
 

@@ -33,6 +33,11 @@ GENERIC_TEXT = {"standardize": "lower_and_strip_punctuation", "max_tokens": 20_0
 # else maps to the OOV id 1.
 CORPUS_CHARACTERS = tuple(string.printable[:95]) + ("\n",)
 
+# WordPiece tokens of the stdlib corpus, shared by the pretraining corpus and the labelled
+# docstrings' subword views: 4,096 tokens (BERT: 30,522 on 3.3G words; this corpus has
+# about 0.46M words, 3.0M characters), lower-cased (see keras_zoo.data.subword).
+CORPUS_WORDPIECE = dict(split="wordpiece", max_tokens=4096, vocabulary_from="stdlib_corpus")
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetEntry:
@@ -49,7 +54,10 @@ class DatasetEntry:
         shuffle_buffer: examples held by the training shuffle buffer.
         max_tokens: vocabulary size cap when the vocabulary is adapted.
         vocabulary: a fixed token list (no adapt); `None` adapts on train.
-        split: how text is cut into tokens, `"whitespace"` or `"character"`.
+        split: how text is cut into tokens, `"whitespace"`, `"character"` or
+            `"wordpiece"` (subword tokens, `keras_zoo.data.subword`: a
+            WordPiece vocabulary of `max_tokens` trained on the training
+            split of `vocabulary_from`).
         standardize: `TextVectorization` standardisation, `None` keeps text.
         sequence_length: input length in tokens (text, seq2seq, lm).
         train_window_stride: language models: training windows start every
@@ -63,6 +71,10 @@ class DatasetEntry:
         builder: the tfds builder read, when it is not `name`: several
             views (splits, targets) of one builder, e.g. `stdlib_docstrings`
             and `stdlib_docstrings_text`.
+        vocabulary_from: subword data: the dataset whose training split the
+            WordPiece vocabulary is trained on, so that several views share
+            one tokenizer (e.g. `stdlib_corpus` for pretraining and the
+            labelled docstrings for fine-tuning); None: this dataset's.
         token_ids: the inputs are token ids already (the user's int
             arrays), all below this count (the vocabulary size); None: text
             is turned into ids by the zoo.
@@ -93,6 +105,7 @@ class DatasetEntry:
     train_window_stride: int = None
     keep_tokens: str = "first"
     builder: str = None
+    vocabulary_from: str = None
     token_ids: int = None
     reader: object = dataclasses.field(default=None, compare=False, repr=False)
     origin: dict = None
@@ -289,6 +302,58 @@ DATASETS = {
             sequence_length=128,
             train_window_stride=64,
             builder="stdlib_docstrings",
+        ),
+        # The unlabelled corpus (offline.StdlibCorpus) and the labelled docstrings in its
+        # WordPiece tokens: a bert_mini pretrained on the corpus reads the docstring views
+        # with the same ids. The corpus holds no validation or test text of the views above.
+        DatasetEntry(
+            name="stdlib_corpus",
+            kind="lm",
+            source="offline (ships with Python: the standard library's prose)",
+            description="Unlabelled prose shipped with Python (every docstring and comment "
+            "of the standard library's sources, the pydoc topics, IDLE's news and help), "
+            "without any validation or test text of stdlib_docstrings and tiny_corpus; "
+            "WordPiece tokens (4,096, trained once on its training split and shipped), "
+            "windows of 128 "
+            "(training windows every 64 tokens); 3% of the documents validate, 3% test.",
+            train_split="train",
+            validation_split="validation",
+            test_split="test",
+            x_key="text",
+            y_key=None,
+            sequence_length=128,
+            train_window_stride=64,
+            **CORPUS_WORDPIECE,
+        ),
+        DatasetEntry(
+            name="stdlib_docstrings_wordpiece",
+            kind="text",
+            source="offline (ships with Python: the standard library's sources)",
+            description="stdlib_docstrings (same splits and labels) in the WordPiece tokens "
+            "of stdlib_corpus, the first 128 kept (about 500 characters: most docstrings whole, "
+            "where the character view reads 128).",
+            train_split="train[:90%]",
+            validation_split="train[90%:]",
+            test_split="test",
+            x_key="text",
+            sequence_length=128,
+            builder="stdlib_docstrings",
+            **CORPUS_WORDPIECE,
+        ),
+        DatasetEntry(
+            name="stdlib_docstrings_10pct_wordpiece",
+            kind="text",
+            source="offline (ships with Python: the standard library's sources)",
+            description="stdlib_docstrings_10pct (a tenth of the labels: train[:8%], "
+            "validation train[8%:10%], the same test split) in the WordPiece tokens of "
+            "stdlib_corpus, the first 128 kept.",
+            train_split="train[:8%]",
+            validation_split="train[8%:10%]",
+            test_split="test",
+            x_key="text",
+            sequence_length=128,
+            builder="stdlib_docstrings",
+            **CORPUS_WORDPIECE,
         ),
     )
 }

@@ -7,6 +7,8 @@ examples come from data installed with Python or scikit-learn, or from
 arithmetic.
 """
 
+import re
+
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
@@ -365,5 +367,283 @@ class StdlibDocstrings(tfds.core.GeneratorBasedBuilder):
             yield name, {"name": name, "text": text, "label": package}
 
 
+# --- The unlabelled corpus: the prose that ships with Python. ----------------------------
+
+# The offline builders whose validation and test texts the corpus must never hold.
+HELD_OUT_BUILDERS = ("stdlib_docstrings", "tiny_corpus")
+# A held-out text is in the corpus when one of its windows of this many characters (the
+# whole text, when shorter) is in one of the corpus's pieces.
+HELD_OUT_WINDOW = 64
+# Prose files of the standard library besides its sources (when this Python ships them).
+PROSE_FILES = ("LICENSE.txt", "email/architecture.rst", "distutils/README",
+               "ctypes/macholib/README.ctypes", "idlelib/README.txt", "idlelib/NEWS.txt",
+               "idlelib/NEWS2x.txt", "idlelib/HISTORY.txt", "idlelib/CREDITS.txt",
+               "idlelib/extend.txt", "idlelib/TODO.txt", "idlelib/help.html")
+_SKIPPED_FOLDERS = ("test", "tests", "idle_test", "__pycache__", "site-packages")
+
+
+def held_out_texts(data_dir=None):
+    """Every validation and test text of the zoo's datasets on `HELD_OUT_BUILDERS`.
+
+    Read from the prepared tfds builders (prepared here if needed), through
+    each `DatasetEntry`'s `validation_split` and `test_split` (tfds orders a
+    split's examples by a hash of their keys, so its slices are known only
+    from the prepared data): `stdlib_docstrings`' test docstrings and the
+    validation and test slices of its three views, `tiny_corpus`'s test
+    topics and validation slice.
+
+    Returns:
+        The sorted, distinct texts.
+    """
+    from keras_zoo.data.entries import DATASETS
+
+    texts = set()
+    for entry in DATASETS.values():
+        if entry.builder_name not in HELD_OUT_BUILDERS:
+            continue
+        builder = tfds.builder(entry.builder_name, data_dir=data_dir)
+        if not builder.is_prepared():
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        for split in (entry.validation_split, entry.test_split):
+            for example in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+                texts.add(example[entry.x_key].decode("utf-8"))
+    return sorted(texts)
+
+
+class _HeldOut:
+    """Finds pieces of text holding a window of a held-out text (`HELD_OUT_WINDOW` characters).
+
+    Every 32-character stretch of each held-out text is indexed; a piece is
+    looked up every 8 characters, so any common stretch of 39 characters or
+    more is met (held-out texts have 40 or more), and only the held-out
+    windows around what was met are then compared exactly.
+    """
+
+    GRAM, STRIDE = 32, 8
+
+    def __init__(self, texts, window=HELD_OUT_WINDOW):
+        self.texts, self.window = list(texts), window
+        self.exact = set(self.texts)
+        self.index = {}  # hash of a stretch -> [(held-out text, position)]
+        for i, text in enumerate(self.texts):
+            for start in range(len(text) - self.GRAM + 1):
+                self.index.setdefault(hash(text[start:start + self.GRAM]), []).append((i, start))
+
+    def holds(self, piece):
+        """Whether `piece` holds a window of a held-out text (or one whole)."""
+        if piece in self.exact:
+            return True
+        checked = set()
+        for start in range(0, len(piece) - self.GRAM + 1, self.STRIDE):
+            for i, position in self.index.get(hash(piece[start:start + self.GRAM]), ()):
+                text = self.texts[i]
+                if len(text) <= self.window:
+                    windows = [0]
+                else:
+                    windows = range(max(0, position - (self.window - self.GRAM)),
+                                    min(position, len(text) - self.window) + 1)
+                for s in windows:
+                    if (i, s) not in checked:
+                        checked.add((i, s))
+                        if text[s:s + self.window] in piece:
+                            return True
+        return False
+
+
+def _comment_blocks(source):
+    """`[(line, text)]`: runs of whole-line comments of a Python source, `#` removed.
+
+    Shebangs, encoding lines and lines without a letter (rulers) are left
+    out; a blank or code line ends a block.
+    """
+    import io
+    import tokenize
+
+    blocks, current, last = [], [], None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type != tokenize.COMMENT:
+                continue
+            row, col = token.start
+            whole_line = not token.line[:col].strip()
+            text = token.string.lstrip("#").strip()
+            keep = (whole_line and any(c.isalpha() for c in text)
+                    and not token.string.startswith("#!") and "-*- coding" not in text)
+            if current and (not keep or row != last + 1):
+                blocks.append(current)
+                current = []
+            if keep:
+                current.append((row, text))
+                last = row
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass
+    if current:
+        blocks.append(current)
+    return [(block[0][0], "\n".join(text for _, text in block)) for block in blocks]
+
+
+def _module_pieces(path, module):
+    """The prose of one source file: its docstrings and comment blocks, in source order."""
+    import ast
+
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    tree = ast.parse(source, filename=path)
+    lines = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            text = ast.get_docstring(node)
+            if text:
+                lines.setdefault(getattr(node, "lineno", 0), []).append(text)
+    pieces = [(line, text) for line, texts in lines.items() for text in texts]
+    pieces += _comment_blocks(source)
+    return [text.translate(_ASCII) for _, text in sorted(pieces, key=lambda p: p[0])]
+
+
+def _html_text(html):
+    """The text of an HTML page, one paragraph per block element."""
+    import html as html_lib
+
+    html = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", html)
+    html = re.sub(r"(?i)</?(p|div|h\d|li|dt|dd|pre|tr|br|section)\b[^>]*>", "\n\n", html)
+    text = html_lib.unescape(re.sub(r"<[^>]+>", " ", html))
+    return "\n\n".join(re.sub(r"[ \t]+", " ", p).strip() for p in re.split(r"\n\s*\n", text)
+                       if p.strip())
+
+
+def _paragraphs(text):
+    return [p.strip("\n") for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+
+
+def stdlib_corpus(held_out=(), root=None, packages=None, topics=True, prose=True):
+    """Returns `[(name, text)]`: the prose that ships with this Python, held-out texts removed.
+
+    Read without importing anything: the docstrings (`ast.get_docstring`, as
+    `stdlib_docstrings`) and whole-line comments (`tokenize`) of every
+    source file of the standard library, tests and `site-packages` left
+    out, one document per file in source order; the documentation topics
+    (`pydoc_data.topics`, the text of `help("if")`), one document per topic;
+    and `PROSE_FILES` (licence, IDLE's news and help, ...). Typographic
+    quotes and dashes are spelled in ASCII, as in `tiny_corpus`. A topic or
+    file that is a held-out text (see `held_out_texts`) is left out whole; a
+    piece (docstring, comment block, paragraph) seen before is kept once; one
+    that holds a window of a held-out text (`HELD_OUT_WINDOW` characters) is
+    left out, and a document still holding one across two pieces too.
+
+    Args:
+        held_out: texts whose windows must not appear.
+        root: the standard library folder; None for this Python's.
+        packages: read only these top-level modules and packages (tests);
+            None reads all.
+        topics: include `pydoc_data.topics`.
+        prose: include `PROSE_FILES`.
+
+    Returns:
+        Documents sorted by name, e.g. `("email/message.py", "Basic message
+        object for the email package..."), ("topic:if", ...)`.
+    """
+    import os
+    import sysconfig
+
+    root = root or sysconfig.get_paths()["stdlib"]
+    documents = []  # (name, [pieces])
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d not in _SKIPPED_FOLDERS
+                               and not d.startswith("config-"))
+        relative = os.path.relpath(folder, root)
+        top = relative.split(os.sep)[0]
+        for file in sorted(f for f in files if f.endswith(".py")):
+            if top == ".":
+                if packages is not None and file[:-3] not in packages:
+                    continue
+            elif packages is not None and top not in packages:
+                continue
+            path = os.path.join(folder, file)
+            name = os.path.relpath(path, root).replace(os.sep, "/")
+            try:
+                pieces = _module_pieces(path, name)
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                continue  # e.g. lib2to3's Python 2 examples
+            documents.append((name, pieces))
+    if topics:
+        from pydoc_data.topics import topics as texts
+
+        for title in sorted(texts):
+            documents.append((f"topic:{title}", texts[title].translate(_ASCII)))
+    if prose:
+        for name in PROSE_FILES:
+            path = os.path.join(root, name)
+            if not os.path.isfile(path) or (
+                    packages is not None and name.split("/")[0] not in packages):
+                continue
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            text = _html_text(text) if name.endswith(".html") else text
+            documents.append((name, text.translate(_ASCII)))
+    checker = _HeldOut(held_out)
+    seen, corpus = set(), []
+    for name, pieces in sorted(documents):
+        if isinstance(pieces, str):  # a whole text (a topic, a file): held out as a whole?
+            if pieces in checker.exact:
+                continue
+            pieces = _paragraphs(pieces)
+        kept = []
+        for piece in pieces:
+            if piece in seen or checker.holds(piece):
+                continue
+            seen.add(piece)
+            kept.append(piece)
+        text = "\n\n".join(kept)
+        if kept and not checker.holds(text):  # nor a window across two pieces
+            corpus.append((name, text))
+    return corpus
+
+
+def corpus_split(name):
+    """`"train"`, `"validation"` or `"test"`: a corpus document's split (a hash of its name)."""
+    bucket = _stable_hash("corpus:" + name) % 100
+    return "test" if bucket < 3 else "validation" if bucket < 6 else "train"
+
+
+class StdlibCorpus(tfds.core.GeneratorBasedBuilder):
+    """The prose that ships with Python, for pretraining: no validation or test text of the zoo."""
+
+    name = "stdlib_corpus"
+    VERSION = _VERSION
+    RELEASE_NOTES = _RELEASE_NOTES
+    code_path = _CODE_PATH
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=(
+                "Unlabelled English prose that ships with Python: every docstring and "
+                "whole-line comment of the standard library's sources (tests left out), "
+                "the documentation topics (pydoc_data.topics) and the prose files "
+                "(licence, IDLE's news and help), one document per file or topic, read "
+                "without importing anything. Every validation and test text of the zoo's "
+                "stdlib_docstrings and tiny_corpus views is left out: no piece holds a "
+                f"{HELD_OUT_WINDOW}-character window of one. 3% of the documents (by a "
+                "hash of their names) are the validation split, 3% the test split. The "
+                "text depends on the Python minor version."
+            ),
+            features=tfds.features.FeaturesDict(
+                {"name": tfds.features.Text(), "text": tfds.features.Text()}
+            ),
+            homepage="https://docs.python.org/3/library/",
+        )
+
+    def _split_generators(self, dl_manager):
+        documents = stdlib_corpus(held_out_texts(self.data_dir_root))
+        return {split: self._generate_examples([d for d in documents if corpus_split(d[0]) == split])
+                for split in ("train", "validation", "test")}
+
+    def _generate_examples(self, documents):
+        for name, text in documents:
+            yield name, {"name": name, "text": text}
+
+
 BUILDERS = {builder.name: builder
-            for builder in (Digits, Addition, HalfSums, TinyCorpus, StdlibDocstrings)}
+            for builder in (Digits, Addition, HalfSums, TinyCorpus, StdlibDocstrings,
+                            StdlibCorpus)}

@@ -10,17 +10,19 @@ cache holds 4x less than float32 and the scaling runs once per batch.
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import io
 import re
 import socket
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_zoo import errors
 from keras_zoo._quiet import quiet_native_logs
-from keras_zoo.data import folders, offline, sources
+from keras_zoo.data import folders, offline, sources, subword
 from keras_zoo.data.entries import DATASETS, KIND_DESCRIPTIONS, DatasetSpec
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -415,12 +417,36 @@ def _vocabulary(recipe, builder, vocabulary):
                 f"Received: vocabulary={vocabulary!r}"
             )
         return vocabulary
+    if recipe.split == subword.WORDPIECE:
+        return _wordpiece_vocabulary(recipe, builder.data_dir_root)
     layer = _vectorizer(recipe, recipe.vocabulary, recipe.sequence_length)
     if recipe.vocabulary is None:
         texts = _read(recipe, builder, recipe.train_split)
         texts = texts.map(lambda x, *_: x).batch(1024).prefetch(AUTOTUNE)
         layer.adapt(texts)
     return [str(token) for token in layer.get_vocabulary()]
+
+
+def _wordpiece_vocabulary(recipe, data_dir):
+    """The WordPiece vocabulary of subword data: trained on `vocabulary_from`'s training split.
+
+    The one shipped with the zoo when there is one (`subword.shipped_vocabulary`,
+    trained once: the same ids everywhere); else trained once per process and
+    data folder (seconds: Hugging Face's Rust trainer).
+    """
+    corpus = DATASETS[recipe.vocabulary_from] if recipe.vocabulary_from else recipe
+    shipped = subword.shipped_vocabulary(corpus.name)
+    if shipped is not None:
+        return shipped
+    return list(_trained_wordpiece(corpus.name, data_dir, corpus.train_split, recipe.max_tokens))
+
+
+@functools.lru_cache(maxsize=4)
+def _trained_wordpiece(name, data_dir, split, max_tokens):
+    corpus = DATASETS[name]
+    builder = _builder(corpus, data_dir)
+    texts = (x.decode("utf-8") for x in tfds.as_numpy(_read(corpus, builder, split)))
+    return tuple(subword.train(texts, max_tokens))
 
 
 def _augmenter(augment, translate):
@@ -458,6 +484,8 @@ def text_to_ids(recipe, vocabulary, length=None):
     Used by the pipeline and by `predict`, so they cannot differ.
     """
     length = length or recipe.sequence_length
+    if recipe.split == subword.WORDPIECE:  # the Rust tokenizer, in tf.numpy_function
+        return subword.tf_encoder(vocabulary, length, recipe.keep_tokens)
     if recipe.keep_tokens == "last":
         layer = _last_tokens_vectorizer(recipe, vocabulary, length)
     else:
@@ -499,6 +527,8 @@ def _lm_windows(recipe, dataset, vocabulary, stride=None):
 
     Windows start every `stride` tokens (None: back to back).
     """
+    if recipe.split == subword.WORDPIECE:
+        return _wordpiece_windows(recipe, dataset, vocabulary, stride)
     layer = _vectorizer(recipe, vocabulary, None)
     # One document per call, so nothing is padded (ragged output is TF-only).
     tokens = dataset.batch(1).map(lambda text: tf.reshape(layer(text), [-1])).unbatch()
@@ -512,6 +542,21 @@ def _lm_windows(recipe, dataset, vocabulary, stride=None):
         lambda w: (tf.cast(w[:-1], tf.int32), tf.cast(w[1:], tf.int32)),
         num_parallel_calls=AUTOTUNE,
     )
+
+
+def _wordpiece_windows(recipe, dataset, vocabulary, stride=None):
+    """`_lm_windows` of subword data: the split tokenised at once (the Rust tokenizer, in
+    parallel), its documents' ids back to back, cut into windows with numpy."""
+    texts = [x.decode("utf-8") for x in tfds.as_numpy(dataset)]
+    encodings = subword.tokenizer(vocabulary).encode_batch(texts) if texts else []
+    ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32)
+    size = recipe.sequence_length + 1
+    stride = stride or size
+    count = max(0, (len(ids) - size) // stride + 1)
+    windows = ids[np.arange(count)[:, None] * stride + np.arange(size)[None, :]]  # (N, T + 1)
+    windows = windows.reshape(count, size)
+    return tf.data.Dataset.from_tensor_slices(windows).map(
+        lambda w: (w[:-1], w[1:]), num_parallel_calls=AUTOTUNE)
 
 
 def _filled_cache(dataset):

@@ -36,6 +36,7 @@ from keras_zoo.models import registry
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 ENTRY_SUFFIX = ".json"
 WEIGHTS_SUFFIX = ".weights.h5"
+TOKENIZER_SUFFIX = ".tokenizer.json"  # a subword tokenizer beside its weights, not an entry
 # The head of a zoo model is its last layer, named by convention (see models/*.py).
 HEAD_NAMES = ("predictions", "logits")
 POOLINGS = (None, "avg", "max")
@@ -60,6 +61,9 @@ class WeightsEntry:
         metrics: measured on the dataset's test split (final losses for a GAN).
         versions: keras-zoo, Keras, TensorFlow... that trained it.
         vocabulary: token list for text datasets (index = token id), or None.
+        tokenizer: for subword data, the Hugging Face `tokenizer.json` shipped
+            beside the weights (the same tokens as `vocabulary`, which rebuilds
+            it: `keras_zoo.data.subword`), or None.
         url: where the file is hosted, or None when it ships beside the entry.
         folder: the folder the entry was read from (where `file` is looked for first).
     """
@@ -74,6 +78,7 @@ class WeightsEntry:
     metrics: dict
     versions: dict
     vocabulary: tuple = None
+    tokenizer: str = None
     url: str = None
     folder: str = None
 
@@ -96,6 +101,13 @@ class WeightsEntry:
             kwargs.setdefault(key, {})
         kwargs.setdefault("dataset", None)
         return cls(**kwargs, folder=folder)
+
+    def tokenizer_path(self):
+        """The `tokenizer.json` beside the entry, or None (no subword tokenizer)."""
+        if self.tokenizer and self.folder:
+            path = os.path.join(self.folder, self.tokenizer)
+            return path if os.path.isfile(path) else None
+        return None
 
     def local_path(self):
         """The file beside the entry, or in the cache; None if neither has it."""
@@ -137,7 +149,7 @@ def _shipped():
     entries = {}
     if os.path.isdir(PRETRAINED_DIR):
         for file in sorted(os.listdir(PRETRAINED_DIR)):
-            if file.endswith(ENTRY_SUFFIX):
+            if file.endswith(ENTRY_SUFFIX) and not file.endswith(TOKENIZER_SUFFIX):
                 entry = _read_entry(os.path.join(PRETRAINED_DIR, file))
                 entries[(entry.model, entry.name)] = entry
     return entries
@@ -253,9 +265,30 @@ def resolve(weights, model):
             return _check_model(dataclasses.replace(
                 _run_source(run_dir, model), path=os.path.abspath(text), description=text), model)
         return Source(os.path.abspath(text), text)
-    entry = weights_entry(model, text)
+    entry = _named_entry(model, text)
     return Source(entry_file(entry), f"{entry.model} weights {entry.name!r}", entry.model,
                   _tuples(dict(entry.model_args)), entry, entry.dataset, entry.vocabulary)
+
+
+def _named_entry(model, name):
+    """The weights `name` of `model`, else of a model whose encoder `model` takes.
+
+    So `weights="stdlib_corpus"` of a `bert_classifier` names `bert_mini`'s
+    shipped weights (see `register_encoder_source`).
+    """
+    pretrained = sorted(p for m, p in _ENCODER_SOURCES if m == model)
+    known = []
+    for candidate in [model] + pretrained:
+        for entry in list_weights(candidate):
+            if entry.name == name:
+                return entry
+            known.append(entry.name)
+    return weights_entry(model, name) if not pretrained else _unknown(model, name, known)
+
+
+def _unknown(model, name, known):
+    raise unknown_name(f"weights name for model {model!r} (or its encoder's)", name,
+                       sorted(set(known)))
 
 
 def _check_model(source, model):
