@@ -272,3 +272,46 @@ def test_plot_history_writes_a_png(tmp_path):
     assert path == tmp_path / "curves.png"
     with pytest.raises(kz.InvalidArgumentError, match="no metrics"):
         plots.plot_history({}, tmp_path / "empty.png")
+
+
+def test_a_large_backup_is_committed_less_often_and_always_at_the_end(tmp_path, monkeypatch):
+    """Commits of large weights files (the DCGAN recipe's 18.5 MB) wait for COMMIT_RATIO
+    times their cost of training; the first, the last and the history stay whole."""
+    from keras_zoo import runs
+    from keras_zoo.training import callbacks
+
+    monkeypatch.setattr(callbacks, "LARGE_BACKUP_BYTES", 0)  # every model is large
+    monkeypatch.setattr(callbacks, "COMMIT_RATIO", 1e9)  # no epoch is ever worth a commit
+    out = str(tmp_path)
+    committed = []
+
+    class Committed(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            committed.append(runs.read_state(out)["epochs"])
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    state = callbacks.RunState(out, epoch_steps=1)
+    history = model.fit(np.ones((4, 2)), np.ones((4, 1)), batch_size=4, epochs=4, verbose=0,
+                        callbacks=[state, Committed()])
+    assert committed == [1, 1, 1, 4]  # the first (its size unknown before) and the last
+    assert len(history.history["loss"]) == 4
+    assert sorted(runs.read_history_csv(os.path.join(out, runs.HISTORY))) == [0, 1, 2, 3]
+    state._pending = ("SIGTERM", None)  # a signal waiting: the epoch commits
+    assert state._commit_due(1)
+
+
+def test_recipe_minutes_per_cpu_kind_are_printed_checked_and_kept_out_of_configs(capsys):
+    """A recipe whose time depends on the CPU gives minutes per CPU kind, not one figure."""
+    from keras_zoo import recipes
+    from keras_zoo.cli import commands
+
+    found = kz.recipe("dcgan", "digits", minutes={"avx512_bf16": 3.2, "avx2": 33})
+    assert "3.2 on avx512_bf16, 33 on avx2" in recipes.describe(found, "dcgan", "digits")
+    assert "minutes" not in found.to_dict()  # the machine's, not the run's config
+    with pytest.raises(kz.InvalidArgumentError, match="minutes"):
+        kz.recipe("dcgan", "digits", minutes={"pentium": 1})
+    assert commands.main(["recipe", "dcgan", "--dataset", "digits", "--recipe",
+                          "minutes={'avx512_bf16': 3.2, 'avx2': 33}"]) == 0
+    out = capsys.readouterr().out
+    assert "3.2 on avx512_bf16, 33 on avx2 " in out and "This CPU: " in out

@@ -162,7 +162,8 @@ def build_parser():
     p = sub.add_parser("recipe", parents=[common], help="print a training recipe",
                        description="Print the training recipe of a model on a dataset: "
                        "optimizer, schedule, weight decay, augmentation, batch, epochs, "
-                       "reference and expected result.")
+                       "reference, expected result, and minutes per CPU kind where the "
+                       "time depends on the CPU.")
     p.add_argument("name", help="model name")
     p.add_argument("--dataset",
                    help="a zoo or tfds dataset name, or a folder (default: the model's)")
@@ -454,6 +455,10 @@ def _cmd_recipe(args):
     found = kz.recipe(args.name, entry.name if entry.curated else None, kind=entry.kind,
                       **dict(args.recipe_args))
     print(recipes.describe(found, args.name, entry.name))
+    if found.minutes:  # the time depends on the CPU: say which one this is
+        from keras_zoo.distribute.defaults import cpu_description
+
+        print(f"This CPU: {cpu_description()} (CPU kinds: docs/performance.md)")
 
 
 def _cmd_train(args):

@@ -26,6 +26,10 @@ WEIGHT_DECAY_TYPES = ("decoupled", "l2")
 # Augmentations of training images, applied in this order by the pipeline.
 AUGMENTATIONS = ("flip", "translate", "cutout")
 GENERIC = "*"
+# The kinds of CPU a recipe's `minutes` are given for, by instruction set: the two
+# bfloat16 kinds of `keras_zoo.distribute.defaults.cpu_kind`, then AVX-512 without
+# bfloat16, then AVX2 and FMA without AVX-512 (many laptops and small cloud VMs).
+CPU_KINDS = ("amx", "avx512_bf16", "avx512", "avx2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +110,11 @@ class TrainingRecipe:
         reference: the paper or example the recipe follows, and where it
             departs from it.
         expected: an `Expected` result, or None when nobody measured one.
+        minutes: `{CPU kind: minutes}`: the wall time of `keras-zoo train`
+            with the recipe's defaults, measured on each kind of CPU
+            (`CPU_KINDS`) where the time depends on it; None when not
+            measured. It describes machines, not training, so it is left out
+            of `to_dict` (a run's `config.json`).
     """
 
     batch_size: int
@@ -133,6 +142,7 @@ class TrainingRecipe:
     model_args: dict = None
     reference: str = ""
     expected: Expected = None
+    minutes: dict = None
 
     def __post_init__(self):
         _check_recipe(self)
@@ -140,8 +150,9 @@ class TrainingRecipe:
             object.__setattr__(self, "model_args", None)
 
     def to_dict(self):
-        """Returns the recipe as a JSON-ready dict (as stored in `config.json`)."""
+        """Returns the recipe as a JSON-ready dict (as stored in `config.json`), less `minutes`."""
         result = dataclasses.asdict(self)
+        del result["minutes"]  # the machine's, not the run's: a rerun elsewhere resumes
         result["decay_steps"] = list(self.decay_steps)
         result["augment"] = list(self.augment)
         result["model_args"] = dict(self.model_args) if self.model_args else None
@@ -167,7 +178,7 @@ _KINDS = {
     "final_learning_rate": float, "weight_decay": float, "weight_decay_type": str,
     "clipnorm": float, "label_smoothing": float, "ema_momentum": float, "mask_rate": float,
     "augment": tuple, "translate": int, "image_size": int,
-    "model_args": dict, "reference": str, "expected": Expected,
+    "model_args": dict, "reference": str, "expected": Expected, "minutes": dict,
 }
 _KIND_WORDS = {int: "an int", float: "a number", str: "a string", bool: "a bool", dict: "a dict",
                tuple: "a tuple", Expected: "an Expected (or a dict of its fields)"}
@@ -226,6 +237,11 @@ def _check_recipe(r):
         _fail("model_args", r.model_args, "a dict of builder arguments or None")
     if r.expected is not None and not isinstance(r.expected, Expected):
         _fail("expected", r.expected, _KIND_WORDS[Expected])
+    if r.minutes is not None and (not isinstance(r.minutes, dict) or any(
+            kind not in CPU_KINDS or isinstance(m, bool) or not isinstance(m, (int, float))
+            or not m > 0 for kind, m in r.minutes.items())):
+        _fail("minutes", r.minutes, f"a dict of CPU kind ({', '.join(CPU_KINDS)}) to "
+              "positive minutes, or None")
 
 
 def override(base, changes):
@@ -263,7 +279,7 @@ def override(base, changes):
                 _fail(key, value, _KIND_WORDS[kind])
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        nullable = key in ("clipnorm", "expected", "model_args")
+        nullable = key in ("clipnorm", "expected", "model_args", "minutes")
         if not (value is None and nullable):
             ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
             if not ok:
@@ -357,6 +373,9 @@ def describe(r, model=None, dataset=None):
             bound = value.value - value.tolerance if value.higher_is_better \
                 else value.value + value.tolerance
             value = f"{value.metric} {arrow} {bound:g} ({value.source})"
+        if name == "minutes" and value:
+            value = ", ".join(f"{m:g} on {kind}" for kind, m in value.items()) + (
+                " (wall minutes of `keras-zoo train` with these defaults, by CPU kind)")
         lines.append(f"  {name:<{width}}  {value}")
     return "\n".join(lines)
 
