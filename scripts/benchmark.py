@@ -431,6 +431,193 @@ def ablate_model(name, case, repeats, log):
             "steps_per_execution / 1": f"{ratio('spe')} ({spe})", "jit / no jit": ratio("jit")}
 
 
+# The keras-io examples as published -----------------------------------------------------
+
+# Sizes of `--published`: a few epochs on a few thousand examples; the first epoch of each
+# fit is not timed (tracing), and each side has had one untimed warm-up fit before the pairs.
+PUBLISHED = {
+    "simple_cnn": Case("mnist", train=8_192, test=512, epochs=4),
+    "transformer_classifier": Case("imdb_reviews", train=3_200, test=320, epochs=4),
+    "bilstm_classifier": Case("imdb_reviews", train=960, test=320, epochs=4),
+}
+PUBLISHED_COLUMNS = ("model", "precision", "zoo ex/s", "keras-io ex/s", "speed-up",
+                     "pairs", "train-only speed-up", "zoo val s", "keras-io val s")
+
+
+def published_model(name, vocab_size=20_000, maxlen=200):
+    """The keras-io example's model and compile arguments, as published.
+
+    - simple_cnn: "Simple MNIST convnet" (F. Chollet): Sequential, valid padding,
+      categorical cross-entropy on one-hot labels.
+    - transformer_classifier: "Text classification with Transformer" (A. Nandan): its
+      TransformerBlock and TokenAndPositionEmbedding layers, no padding mask, no dropout
+      on the attention weights.
+    - bilstm_classifier: "Bidirectional LSTM on IMDB" (F. Chollet): no padding mask, one
+      sigmoid unit, binary cross-entropy.
+    """
+    import keras
+    from keras import layers, ops
+
+    if name == "simple_cnn":
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ])
+        return model, "categorical_crossentropy"
+    if name == "bilstm_classifier":
+        inputs = keras.Input(shape=(None,), dtype="int32")
+        x = layers.Embedding(vocab_size, 128)(inputs)
+        x = layers.Bidirectional(layers.LSTM(64, return_sequences=True))(x)
+        x = layers.Bidirectional(layers.LSTM(64))(x)
+        outputs = layers.Dense(1, activation="sigmoid")(x)
+        return keras.Model(inputs, outputs), "binary_crossentropy"
+
+    class TransformerBlock(layers.Layer):
+        def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
+            super().__init__()
+            self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+            self.ffn = keras.Sequential(
+                [layers.Dense(ff_dim, activation="relu"), layers.Dense(embed_dim)])
+            self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
+            self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
+            self.dropout1 = layers.Dropout(rate)
+            self.dropout2 = layers.Dropout(rate)
+
+        def call(self, inputs):
+            attn_output = self.dropout1(self.att(inputs, inputs))
+            out1 = self.layernorm1(inputs + attn_output)
+            ffn_output = self.dropout2(self.ffn(out1))
+            return self.layernorm2(out1 + ffn_output)
+
+    class TokenAndPositionEmbedding(layers.Layer):
+        def __init__(self, maxlen, vocab_size, embed_dim):
+            super().__init__()
+            self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+            self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+        def call(self, x):
+            positions = self.pos_emb(ops.arange(start=0, stop=ops.shape(x)[-1], step=1))
+            return self.token_emb(x) + positions
+
+    inputs = layers.Input(shape=(maxlen,))
+    x = TokenAndPositionEmbedding(maxlen, vocab_size, 32)(inputs)
+    x = TransformerBlock(32, 2, 32)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.Dropout(0.1)(x)
+    x = layers.Dense(20, activation="relu")(x)
+    x = layers.Dropout(0.1)(x)
+    outputs = layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs=inputs, outputs=outputs), "sparse_categorical_crossentropy"
+
+
+def _clock():
+    """A Keras callback: each epoch's seconds, whole and up to its validation."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.whole, self.training = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start, self._validation = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):
+            if self._validation is None:
+                self._validation = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            end = time.perf_counter()
+            self.whole.append(end - self._start)
+            self.training.append((self._validation or end) - self._start)
+
+    return EpochClock()
+
+
+def _timed(clock):
+    """Median seconds of the epochs after the first: (whole epoch, training only).
+
+    (None, None) for a fit of one epoch (a warm-up).
+    """
+    if len(clock.whole) < 2:
+        return None, None
+    return statistics.median(clock.whole[1:]), statistics.median(clock.training[1:])
+
+
+def fit_published(name, case, raw, arrays, epochs):
+    """The published example: numpy arrays into `model.fit`; returns (whole s, training s)."""
+    import keras
+
+    if name == "simple_cnn":  # the example's preprocessing of the raw images
+        train = _sliced(raw, "train")
+        x = np.expand_dims(train["image"][..., 0].astype("float32") / 255, -1)
+        y = keras.utils.to_categorical(train["label"], 10)
+        fit_data = dict(x=x, y=y, batch_size=128, validation_split=0.1)
+    else:
+        (x, y), validation, _ = arrays
+        fit_data = dict(x=x, y=y, batch_size=32, validation_data=validation)
+    model, loss = published_model(name)
+    model.compile(loss=loss, optimizer="adam", metrics=["accuracy"])
+    clock = _clock()
+    model.fit(**fit_data, epochs=epochs, verbose=0, callbacks=[clock])
+    return _timed(clock)
+
+
+def fit_zoo_published(name, case, raw, epochs):
+    """`kz.fit` with its defaults and a user's epoch timer: (whole s, training s, policy)."""
+    import keras_zoo as kz
+
+    clock = _clock()
+    with offline_data(raw):
+        kz.fit(name, case.dataset, epochs=epochs, callbacks=[clock], verbose=0)
+    return (*_timed(clock), clock.model.dtype_policy.name)
+
+
+def published_model_row(name, case, pairs, log):
+    """One model: warm-ups, then `pairs` adjacent pairs (order alternating); a table row."""
+    raw = make_data(case)
+    arrays, _, batch = numpy_arrays(name, case, raw)
+    examples = (case.train * 9 // 10) // batch * batch  # both sides train on 90%
+    fit_published(name, case, raw, arrays, 1)  # warm-ups, untimed
+    fit_zoo_published(name, case, raw, 2)
+    ratios, training_ratios, zoo, io = [], [], [], []
+    precision = None
+    for pair in range(pairs):
+        order = ("zoo", "keras-io") if pair % 2 == 0 else ("keras-io", "zoo")
+        times = {}
+        for side in order:
+            if side == "zoo":
+                *times[side], precision = fit_zoo_published(name, case, raw, case.epochs)
+            else:
+                times[side] = fit_published(name, case, raw, arrays, case.epochs)
+        zoo.append(times["zoo"])
+        io.append(times["keras-io"])
+        ratios.append(times["keras-io"][0] / times["zoo"][0])
+        training_ratios.append(times["keras-io"][1] / times["zoo"][1])
+        log(f"  {name} pair {pair + 1}/{pairs} ({' then '.join(order)}): zoo "
+            f"{examples / times['zoo'][0]:.0f} ex/s, keras-io "
+            f"{examples / times['keras-io'][0]:.0f} ex/s: {ratios[-1]:.2f}x "
+            f"(training only {training_ratios[-1]:.2f}x)")
+    median = statistics.median
+    return {
+        "model": name,
+        "precision": precision,
+        "zoo ex/s": f"{examples / median(w for w, _ in zoo):.0f}",
+        "keras-io ex/s": f"{examples / median(w for w, _ in io):.0f}",
+        "speed-up": f"{median(ratios):.2f}x",
+        "pairs": ", ".join(f"{r:.2f}" for r in ratios),
+        "train-only speed-up": f"{median(training_ratios):.2f}x",
+        "zoo val s": f"{median(w - t for w, t in zoo):.2f}",
+        "keras-io val s": f"{median(w - t for w, t in io):.2f}",
+    }
+
+
 def markdown(rows, columns):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
@@ -454,7 +641,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes: about a minute")
     parser.add_argument("--ablate", action="store_true",
                         help="also time each default alone (bf16, steps_per_execution, jit)")
+    parser.add_argument("--published", action="store_true",
+                        help="time kz.fit against the keras-io examples exactly as published "
+                        "(their models, numpy arrays, validation), per epoch, in adjacent pairs")
+    parser.add_argument("--pairs", type=int, default=4, help="adjacent pairs of --published")
     args = parser.parse_args(argv)
+    if args.published:
+        return _published(args, parser)
 
     cases = dict(QUICK if args.quick else CASES)
     names = args.model or list(cases)
@@ -485,6 +678,40 @@ def main(argv=None):
         print(markdown(ablations, ABLATION_COLUMNS))
     print(f"\n{repeats} repeats, median; {time.perf_counter() - start:.0f} s. "
           "Absolute numbers vary with the machine and its load; the ratios are what we track.")
+    return rows
+
+
+def _published(args, parser):
+    """`--published`: the table of kz.fit against the published examples, with the CPU kind."""
+    import os
+
+    from keras_zoo.distribute.defaults import cpu_description
+
+    names = args.model or list(PUBLISHED)
+    unknown = [n for n in names if n not in PUBLISHED]
+    if unknown:
+        parser.error(f"--published measures {', '.join(PUBLISHED)}. Received: --model {unknown[0]}")
+    if args.epochs is not None and args.epochs < 2:
+        parser.error(f"--epochs must be at least 2 (the first is warm-up). Received: {args.epochs}")
+
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    print(f"CPU: {cpu_description()}; load {os.getloadavg()[0]:.1f} at the start", flush=True)
+    start = time.perf_counter()
+    rows = []
+    for name in names:
+        case = PUBLISHED[name]
+        if args.epochs:
+            case = dataclasses.replace(case, epochs=args.epochs)
+        if args.train_examples:
+            case = dataclasses.replace(case, train=args.train_examples)
+        rows.append(published_model_row(name, case, args.pairs, log))
+    print(markdown(rows, PUBLISHED_COLUMNS))
+    print(f"\nspeed-up: keras-io epoch seconds / zoo epoch seconds, validation included, median "
+          f"of epochs 2-{case.epochs} per fit, median of {args.pairs} adjacent pairs; "
+          f"train-only: the same epochs up to their validation; {time.perf_counter() - start:.0f} "
+          "s. Absolute numbers vary with the machine and its load; the ratios are what we track.")
     return rows
 
 

@@ -110,3 +110,25 @@ def test_generation_benchmark_prints_each_pair_and_the_median(capsys):
     assert len(ratios) == 2 and all(r > 0 for r in ratios)
     assert out.count("same ids: yes") == 2  # cached and uncached sample the same tokens
     assert "12 new tokens" in out and "median speed-up over 2 pairs" in out
+
+
+def test_published_models_are_the_keras_io_examples():
+    """`--published` times the examples' own models: the parameter counts they print."""
+    benchmark = _benchmark()
+    counts = {"simple_cnn": 34_826, "transformer_classifier": 657_758,
+              "bilstm_classifier": 2_757_761}
+    for name, count in counts.items():
+        model, loss = benchmark.published_model(name)
+        assert model.count_params() == count, name
+        assert not any(getattr(layer, "mask_zero", False) for layer in model._flatten_layers())
+    assert benchmark.published_model("bilstm_classifier")[1] == "binary_crossentropy"
+
+
+def test_published_timing_skips_the_first_epoch_and_refuses_other_models():
+    benchmark = _benchmark()
+    clock = type("Clock", (), {"whole": [9.0, 2.0, 3.0, 4.0], "training": [8.0, 1.0, 2.0, 3.0]})
+    assert benchmark._timed(clock) == (3.0, 2.0)
+    warm_up = type("Clock", (), {"whole": [9.0], "training": [8.0]})
+    assert benchmark._timed(warm_up) == (None, None)
+    with pytest.raises(SystemExit):
+        benchmark.main(["--published", "--model", "resnet20"])
