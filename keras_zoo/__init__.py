@@ -14,7 +14,13 @@ module `__getattr__`), so the `keras-zoo` command answers `--help`, `list`,
 `info` and `datasets` without importing TensorFlow.
 """
 
+from keras_zoo._cpu import default_onednn
 from keras_zoo._version import __version__  # noqa: F401
+
+# Before anything imports TensorFlow: oneDNN on where TensorFlow leaves it off and it
+# pays (AVX2 without AVX-512; `keras_zoo/_cpu.py`). A TF_ENABLE_ONEDNN_OPTS of the
+# user's is kept; TensorFlow imported before keras_zoo keeps its own default.
+default_onednn()
 
 # public name -> the module defining it.
 _EXPORTS = {

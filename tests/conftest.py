@@ -10,6 +10,10 @@ import time
 
 # Quiet TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# keras_zoo before any test module imports TensorFlow, as a user imports it: it turns
+# oneDNN on where TensorFlow leaves it off (keras_zoo/_cpu.py); the workers and every
+# subprocess inherit the setting.
+import keras_zoo  # noqa: E402,F401
 # One GAN judge for the whole session, shared by the workers: the first that
 # needs it fits it, another one waits for its lock (keras_zoo.training.gan_metrics).
 os.environ.setdefault("KERAS_ZOO_TEST_JUDGE_CACHE", tempfile.mkdtemp(prefix="keras_zoo_judge_"))

@@ -3,6 +3,7 @@ what they measure (no timing asserted)."""
 
 import importlib.util
 import os
+import sys
 
 import pytest
 
@@ -83,6 +84,42 @@ def test_auto_precision_on_cpu_follows_the_cpu_flags(tmp_path, monkeypatch, flag
     assert defaults.resolve_precision("auto", "rnn", "cpu") == "float32"
     assert defaults.resolve_precision("mixed_bfloat16", "rnn", "cpu") == "mixed_bfloat16"
 
+
+
+@pytest.mark.parametrize("flags, wanted", [
+    ("fpu sse2 avx2 fma", True),  # AVX2 only: TensorFlow leaves oneDNN off
+    ("fpu sse2 avx2 avx512f avx512_bf16", False),  # AVX-512: TensorFlow turns it on itself
+    ("fpu sse2 sse4_2", False),  # no AVX2: not measured, TensorFlow's default
+    (None, False),  # no flags line (e.g. not Linux)
+])
+def test_onednn_is_turned_on_before_tensorflow_where_tensorflow_leaves_it_off(
+        tmp_path, monkeypatch, flags, wanted):
+    from keras_zoo import _cpu
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\n" + (f"flags\t\t: {flags}\n" if flags else "") + "\n")
+    assert _cpu.onednn_wanted(_cpu.cpu_flags(str(cpuinfo))) is wanted
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.delitem(sys.modules, "tensorflow")  # as before TensorFlow's import
+    assert _cpu.default_onednn(str(cpuinfo)) == ("1" if wanted else None)
+    assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == ("1" if wanted else None)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # the user's choice stays
+    assert _cpu.default_onednn(str(cpuinfo)) is None
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    monkeypatch.setitem(sys.modules, "tensorflow", object())  # too late: TensorFlow read it
+    assert _cpu.default_onednn(str(cpuinfo)) is None
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+
+
+def test_this_process_runs_oneDNN_where_the_cpu_wants_it():
+    """The suite imports keras_zoo first (tests/conftest.py), as a user does."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    from keras_zoo import _cpu
+
+    if _cpu.onednn_wanted(_cpu.cpu_flags()):
+        assert _pywrap_util_port.IsMklEnabled()
 
 
 def test_defaults_reject_bad_values():

@@ -11,6 +11,7 @@ ratios measured side by side in one run, printed by that script with the CPU kin
 import functools
 import os
 
+from keras_zoo._cpu import cpu_flags
 from keras_zoo.errors import InvalidArgumentError
 
 DEVICES = ("tpu", "gpu", "cpu")
@@ -53,16 +54,7 @@ def cpu_kind(cpuinfo="/proc/cpuinfo"):
     Read from the `flags` line of `/proc/cpuinfo` (Linux); `"none"` where
     there is no such file (macOS, Windows) or no bf16 flag.
     """
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    flags = set(line.partition(":")[2].split())
-                    break
-            else:
-                flags = set()
-    except OSError:
-        flags = set()
+    flags = cpu_flags(cpuinfo)
     if {"amx_bf16", "amx_tile"} & flags:
         return "amx"
     if "avx512_bf16" in flags:

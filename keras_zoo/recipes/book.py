@@ -259,14 +259,15 @@ for _dataset, _epochs in (("mnist", 25), ("fashion_mnist", 25), ("cifar10", 25),
 # (augment=("translate",), translate=1): 77.8 / 80.0 / 78.3 %, not adopted.
 # Minutes per CPU kind (whole `keras-zoo train`, 2-core AMD EPYCs): avx512_bf16
 # 191-196 s per seed (scripts/results.py, 2026-12-03, idle); avx2 (AVX2 and FMA only)
-# about 33 (epoch 293 after 32 min, issue 23): TensorFlow 2.21 leaves oneDNN off on
-# such CPUs, and its own Conv2DBackpropInput takes 80-130 ms per call on the 1x1 and
-# 2x2 maps; TF_ENABLE_ONEDNN_OPTS=1 makes the step 5.9-11x faster there
-# (scripts/dcgan_profile.py, docs/performance.md).
+# 431 s (`keras-zoo train dcgan --dataset digits`, 2026-12-07, idle). With oneDNN off,
+# TensorFlow 2.21's default on such CPUs, it took about 33 minutes (epoch 293 after 32
+# min, issue 23): TensorFlow's own Conv2DBackpropInput takes 80-130 ms per call on the
+# 1x1 and 2x2 maps; keras_zoo turns oneDNN on there (keras_zoo/_cpu.py), 5.9-11x per
+# step (scripts/dcgan_profile.py, docs/performance.md).
 register_recipe("dcgan", "digits", TrainingRecipe(
     batch_size=64, epochs=300, optimizer="adam", learning_rate=2e-4, beta_1=0.5,
     schedule="cosine", label_smoothing=0.1, ema_momentum=0.999,
-    model_args={"latent_dim": 16, "filters": 64}, minutes={"avx512_bf16": 3.2, "avx2": 33},
+    model_args={"latent_dim": 16, "filters": 64}, minutes={"avx512_bf16": 3.2, "avx2": 7.2},
     reference="Radford et al. 2015, DCGAN, arXiv:1511.06434, section 4: Adam 2e-4, beta_1 "
     "0.5; for 8x8 digits batch 64 (paper: 128), 300 epochs with cosine decay (paper: "
     "constant), noise of 16 (paper: 100), width 64 (paper: 128); one-sided label "
