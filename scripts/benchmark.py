@@ -151,11 +151,12 @@ def _keras():
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
-        """Seconds spent training in each epoch (validation excluded)."""
+        """Each epoch's seconds: spent training (`seconds`, validation excluded) and
+        whole (`whole`, validation included)."""
 
         def __init__(self):
             super().__init__()
-            self.seconds = []
+            self.seconds, self.whole = [], []
 
         def on_epoch_begin(self, epoch, logs=None):
             self._start, self._end = time.perf_counter(), None
@@ -165,7 +166,9 @@ def _keras():
                 self._end = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append((self._end or time.perf_counter()) - self._start)
+            end = time.perf_counter()
+            self.seconds.append((self._end or end) - self._start)
+            self.whole.append(end - self._start)
 
     return keras, EpochTimer
 
@@ -518,26 +521,7 @@ def published_model(name, vocab_size=20_000, maxlen=200):
 
 def _clock():
     """A Keras callback: each epoch's seconds, whole and up to its validation."""
-    import keras
-
-    class EpochClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.whole, self.training = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start, self._validation = time.perf_counter(), None
-
-        def on_test_begin(self, logs=None):
-            if self._validation is None:
-                self._validation = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            end = time.perf_counter()
-            self.whole.append(end - self._start)
-            self.training.append((self._validation or end) - self._start)
-
-    return EpochClock()
+    return _keras()[1]()
 
 
 def _timed(clock):
@@ -547,7 +531,7 @@ def _timed(clock):
     """
     if len(clock.whole) < 2:
         return None, None
-    return statistics.median(clock.whole[1:]), statistics.median(clock.training[1:])
+    return statistics.median(clock.whole[1:]), statistics.median(clock.seconds[1:])
 
 
 def fit_published(name, case, raw, arrays, epochs):

@@ -163,9 +163,9 @@ def test_published_models_are_the_keras_io_examples():
 
 def test_published_timing_skips_the_first_epoch_and_refuses_other_models():
     benchmark = _benchmark()
-    clock = type("Clock", (), {"whole": [9.0, 2.0, 3.0, 4.0], "training": [8.0, 1.0, 2.0, 3.0]})
+    clock = type("Clock", (), {"whole": [9.0, 2.0, 3.0, 4.0], "seconds": [8.0, 1.0, 2.0, 3.0]})
     assert benchmark._timed(clock) == (3.0, 2.0)
-    warm_up = type("Clock", (), {"whole": [9.0], "training": [8.0]})
+    warm_up = type("Clock", (), {"whole": [9.0], "seconds": [8.0]})
     assert benchmark._timed(warm_up) == (None, None)
     with pytest.raises(SystemExit):
         benchmark.main(["--published", "--model", "resnet20"])
