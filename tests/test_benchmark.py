@@ -24,7 +24,7 @@ def test_benchmark_prints_every_column(capsys, monkeypatch):
     monkeypatch.setattr(defaults, "_this_cpu", lambda: "avx512_bf16")  # CNNs train in bf16
     benchmark = _benchmark()
     rows = benchmark.main(["--quick", "--model", "simple_cnn", "--repeats", "1",
-                           "--epochs", "2", "--train-examples", "1280",
+                           "--epochs", "2", "--train-examples", "256",
                            "--pipeline-batches", "2"])
     out = capsys.readouterr().out
     header = out.splitlines()[0]
