@@ -525,31 +525,19 @@ def _finisher(recipe, vocabulary):
 def _lm_windows(recipe, dataset, vocabulary, stride=None):
     """Documents to (x, y) windows of `sequence_length`, y shifted by one.
 
-    Windows start every `stride` tokens (None: back to back).
+    The split's documents are tokenised one by one (nothing padded), their ids put back
+    to back and cut with numpy; windows start every `stride` tokens (None: back to back).
+    tf.data's `window` over one element per token took 8 s for tiny_corpus's training
+    windows, numpy well under one (issue 21).
     """
-    if recipe.split == subword.WORDPIECE:
-        return _wordpiece_windows(recipe, dataset, vocabulary, stride)
-    layer = _vectorizer(recipe, vocabulary, None)
-    # One document per call, so nothing is padded (ragged output is TF-only).
-    tokens = dataset.batch(1).map(lambda text: tf.reshape(layer(text), [-1])).unbatch()
-    size = recipe.sequence_length + 1
-    if stride is None:
-        windows = tokens.batch(size, drop_remainder=True)
+    if recipe.split == subword.WORDPIECE:  # the Rust tokenizer, the split at once, in parallel
+        texts = [x.decode("utf-8") for x in tfds.as_numpy(dataset)]
+        encodings = subword.tokenizer(vocabulary).encode_batch(texts) if texts else []
+        ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32)
     else:
-        windows = tokens.window(size, shift=stride, drop_remainder=True).flat_map(
-            lambda window: window.batch(size))
-    return windows.map(
-        lambda w: (tf.cast(w[:-1], tf.int32), tf.cast(w[1:], tf.int32)),
-        num_parallel_calls=AUTOTUNE,
-    )
-
-
-def _wordpiece_windows(recipe, dataset, vocabulary, stride=None):
-    """`_lm_windows` of subword data: the split tokenised at once (the Rust tokenizer, in
-    parallel), its documents' ids back to back, cut into windows with numpy."""
-    texts = [x.decode("utf-8") for x in tfds.as_numpy(dataset)]
-    encodings = subword.tokenizer(vocabulary).encode_batch(texts) if texts else []
-    ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32)
+        layer = _vectorizer(recipe, vocabulary, None)
+        ids = np.concatenate([np.zeros(0, np.int32)] + [
+            np.asarray(layer(text), np.int32).reshape(-1) for text in dataset.batch(1)])
     size = recipe.sequence_length + 1
     stride = stride or size
     count = max(0, (len(ids) - size) // stride + 1)
