@@ -304,15 +304,19 @@ def test_steps_per_epoch_trains_exactly_that_many_steps(steps_per_epoch):
     assert steps_per_epoch % result.model.steps_per_execution == 0
 
 
-def test_fit_traces_the_train_step_once(monkeypatch):
-    # The optimizer's and metrics' variables exist before the first trace: a tf.function
+@pytest.mark.parametrize("name", ["mlp", "dcgan"])
+def test_fit_traces_the_train_step_once(monkeypatch, name):
+    # The optimizers' and metrics' variables exist before the first trace: a tf.function
     # making variables in its first call traces twice (tensorflow/tensorflow#48851).
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
-    traces, step = [], TensorFlowTrainer.train_step
-    monkeypatch.setattr(TensorFlowTrainer, "train_step",
-                        lambda self, data: traces.append(1) or step(self, data))
-    result = kz.fit("mlp", "digits", epochs=2, steps_per_epoch=5, verbose=0,
-                    model_args={"hidden_units": (8,)})
+    from keras_zoo.models.gan import DCGAN
+
+    owner = DCGAN if name == "dcgan" else TensorFlowTrainer
+    traces, step = [], owner.train_step
+    monkeypatch.setattr(owner, "train_step",
+                        lambda self, *data: traces.append(1) or step(self, *data))
+    result = kz.fit(name, "digits", epochs=2, steps_per_epoch=5, verbose=0,
+                    model_args=kz.model_info(name).tiny)
     assert len(traces) == 1
     assert int(result.model.optimizer.iterations) == 10
