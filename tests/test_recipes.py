@@ -9,8 +9,9 @@ import pytest
 
 import keras_zoo as kz
 from keras_zoo import recipes
+from keras_zoo.cli import commands as cli
 from keras_zoo.models import metrics
-from tests.test_cli import assert_bad_input, run
+from tests.test_cli import assert_bad_input
 
 
 def test_recipe_per_model_and_dataset_with_the_generic_fallback():
@@ -153,12 +154,13 @@ def test_fit_tests_the_best_validated_model_and_stores_the_recipe(tmp_path):
     assert "epochs" not in config["recipe"]  # stored once, at the top
 
 
-def test_cli_recipe_prints_he_et_al_and_train_takes_overrides(tmp_path):
-    code, stdout, stderr = run("recipe", "resnet20", "--dataset", "cifar10")
-    assert code == 0, stderr
+def test_cli_recipe_prints_he_et_al_and_train_takes_overrides(tmp_path, capsys):
+    # In this process (tests/test_quiet.py runs `recipe` and `train` as processes).
+    assert cli.main(["recipe", "resnet20", "--dataset", "cifar10"]) == 0
+    stdout = capsys.readouterr().out
     assert "He et al. 2015" in stdout and "sgd" in stdout
     assert "(32000, 48000)" in stdout and "accuracy >= 0.9075" in stdout
-    code, _, stderr = run("train", "mlp", "--dataset", "digits", "--recipe", "lr=0.1",
-                          "--output", os.fspath(tmp_path / "run"))
-    assert_bad_input(code, stderr, "no field 'lr'")
+    code = cli.main(["train", "mlp", "--dataset", "digits", "--recipe", "lr=0.1",
+                     "--output", os.fspath(tmp_path / "run")])
+    assert_bad_input(code, capsys.readouterr().err.splitlines(), "no field 'lr'")
     assert not (tmp_path / "run").exists()
