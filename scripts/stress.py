@@ -242,6 +242,8 @@ def main(argv=None):
             deadline, phase = time.time() + rng.uniform(0, slack), "training"
         capped = False
         while time.time() < deadline and proc.poll() is None:
+            if phase == "start-up" and proc.epoch_lines:
+                break  # start-up ended sooner than the reference's: the kill comes now
             if phase == "training" and not capped and len(proc.epoch_lines) > begun:
                 # The epoch ended sooner than the reference's: kill early in the next one.
                 capped = True

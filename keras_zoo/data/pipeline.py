@@ -527,8 +527,8 @@ def _lm_windows(recipe, dataset, vocabulary, stride=None):
 
     The split's documents are tokenised one by one (nothing padded), their ids put back
     to back and cut with numpy; windows start every `stride` tokens (None: back to back).
-    tf.data's `window` over one element per token took 8 s for tiny_corpus's training
-    windows, numpy well under one (issue 21).
+    tf.data's `window` over one element per token took most of tiny_corpus's preparation
+    (docs/performance.md).
     """
     if recipe.split == subword.WORDPIECE:  # the Rust tokenizer, the split at once, in parallel
         texts = [x.decode("utf-8") for x in tfds.as_numpy(dataset)]
