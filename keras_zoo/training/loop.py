@@ -100,9 +100,12 @@ def fit(model_or_name, dataset_or_name, **options):
     (lowest `val_loss`) is the model kept, evaluated once on the test split,
     and saved. With `output_dir`, the run is saved there (see
     `keras_zoo.runs`), and rerunning the same call after a crash resumes at
-    the last finished epoch, or at the step of the last mid-epoch checkpoint
-    (`save_every_steps`, and on Ctrl-C or the CLI's SIGTERM), ending with
-    exactly the weights of the uninterrupted run (seeded, CPU).
+    the last committed epoch (every epoch; for a resume state of 8 MiB or
+    more, once the training since the last commit took 10 times a commit's
+    cost, `training.callbacks.LARGE_BACKUP_BYTES`), or at the step of the last
+    mid-epoch checkpoint (`save_every_steps`, and on Ctrl-C or the CLI's
+    SIGTERM), ending with exactly the weights of the uninterrupted run
+    (seeded, CPU).
 
     Args:
         model_or_name: a registered model name, or a `keras.Model` (used as
