@@ -60,6 +60,11 @@ def cases():
     return found
 
 
+def fitted_models():
+    """The models `run_case` fits through `kz.fit`: every classifier and the GAN."""
+    return {name for name, _ in cases()}
+
+
 def run_case(name, kind, strategy="auto"):
     x, y = user_data(kind)
     result = kz.fit(name, (x, y), epochs=1, steps_per_epoch=1, batch_size=8, verbose=0,

@@ -4,8 +4,9 @@ The backend is fixed when Keras is imported, so the check runs in a fresh
 process with `KERAS_BACKEND=jax`, over `list_models()`: build the tiny
 variant, forward pass, one training step through `fit` that changes the weights
 (for the models the open-data matrix does not fit through `kz.fit` on JAX: the
-language models, the masked LM, seq2seq and the DCGAN's own adversarial step), and a `.keras` save and reload with
-identical predictions. `test_models.py` checks the same on
+language models, the masked LM, seq2seq and the DCGAN's own adversarial step),
+and a `.keras` save and reload with identical predictions. `test_models.py`
+checks the same on
 TensorFlow. The same process also runs the IMDB and catalogue checks below on JAX
 (a process of its own each cost seconds of start-up).
 """
@@ -23,6 +24,9 @@ from tests import open_data_matrix
 from tests.helpers import DEEPER_VARIANTS, distinct_models
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Trained on JAX by the open-data matrix's process (tests/test_open_data.py); the DCGAN's
+# own adversarial step is trained here, its weights checked to change.
+_FITTED_BY_THE_MATRIX = open_data_matrix.fitted_models() - {"dcgan"}
 
 _ON_JAX = r"""
 import json, os, sys, tempfile
@@ -32,17 +36,13 @@ import tensorflow as tf
 import keras_zoo as kz
 from keras_zoo.training import compile_model
 from tests.helpers import DEEPER_VARIANTS, sample_batch, tiny_model
-from tests.open_data_matrix import cases
 
 results = {"backend": keras.backend.backend(), "models": {}}
 folder = tempfile.mkdtemp()
-fitted = {name for name, _ in cases()} - {"dcgan"}  # fitted on JAX by the open-data matrix
 for name in kz.list_models():
     try:
-        # The deeper variants' training step is their sibling's; the classifiers' run
-        # through kz.fit in tests/test_open_data.py's JAX process (the GAN's own
-        # adversarial step is checked here, its weights changing).
-        train = name not in DEEPER_VARIANTS and name not in fitted
+        # The deeper variants' training step is their sibling's.
+        train = name not in DEEPER_VARIANTS and name not in FITTED_BY_THE_MATRIX
         model = tiny_model(name)
         x, y = sample_batch(name, model, batch_size=4)
         inputs = x if y is not None else np.ones((4, model.latent_dim), "float32")
@@ -64,7 +64,8 @@ for name in kz.list_models():
         }
     except Exception as e:
         results["models"][name] = {"error": f"{type(e).__name__}: {e}"[:1000]}
-""" + "\n"  # then _IMDB, on the same backend: results["imdb"]
+""".replace("FITTED_BY_THE_MATRIX", repr(sorted(_FITTED_BY_THE_MATRIX))) + "\n"
+# then _IMDB, on the same backend: results["imdb"]
 
 
 def _run(script, backend):
@@ -99,9 +100,6 @@ def _built_and_reloaded(result):
 @pytest.mark.parametrize("name", sorted(DEEPER_VARIANTS))
 def test_deeper_variants_build_run_and_reload_on_jax(name, jax_results):
     _built_and_reloaded(jax_results["models"][name])  # trained as their sibling
-
-
-_FITTED_BY_THE_MATRIX = {name for name, _ in open_data_matrix.cases()} - {"dcgan"}
 
 
 @pytest.mark.parametrize("name", sorted(_FITTED_BY_THE_MATRIX))

@@ -93,7 +93,7 @@ def test_tiny_forward_of_a_deeper_variant(name):
 
 # The open-data matrix (tests/test_open_data.py) fits and evaluates every classifier and
 # the GAN through `kz.fit` on TensorFlow and on JAX; the fit step here is for the rest.
-_FITTED_BY_THE_MATRIX = {name for name, _ in open_data_matrix.cases()}
+_FITTED_BY_THE_MATRIX = open_data_matrix.fitted_models()
 
 
 @pytest.mark.parametrize("name", distinct_models())
