@@ -11,6 +11,7 @@ seconds, and their median, with the CPU kind.
 
     python scripts/trace_count.py                       # mlp on digits, 4 pairs
     python scripts/trace_count.py --model resnet20 --pairs 3
+    python scripts/trace_count.py --model dcgan --steps 3
 """
 
 import argparse
@@ -27,30 +28,34 @@ _TRACES = [0]
 
 
 def _count_traces():
-    """Counts the calls of Keras's TensorFlow `train_step`: one per trace, as the step
-    runs inside a graph."""
+    """Counts the calls of Keras's TensorFlow `train_step` and the DCGAN's: one per
+    trace, as the step runs inside a graph."""
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
-    step = TensorFlowTrainer.train_step
+    from keras_zoo.models.gan import DCGAN
 
-    def counted(self, data):
-        _TRACES[0] += 1
-        return step(self, data)
+    for owner in (TensorFlowTrainer, DCGAN):
+        def counted(self, *data, step=owner.train_step):
+            _TRACES[0] += 1
+            return step(self, *data)
 
-    TensorFlowTrainer.train_step = counted
+        owner.train_step = counted
 
 
 def _fit(model, dataset, steps, built):
-    symbolic_build = keras.Model._symbolic_build
+    from keras_zoo.models.gan import _OptimizerPair
+
+    symbolic_build, pair_build = keras.Model._symbolic_build, _OptimizerPair.build
     if not built:  # what Keras does without a strategy: nothing before the first trace
         keras.Model._symbolic_build = lambda self, iterator=None, data_batch=None: None
+        _OptimizerPair.build = lambda self, variables=None: None  # the DCGAN's optimizers
     before = _TRACES[0]
     start = time.perf_counter()
     try:
         kz.fit(model, dataset, epochs=1, steps_per_epoch=steps, verbose=0, seed=0,
                model_args=kz.model_info(model).tiny or None)
     finally:
-        keras.Model._symbolic_build = symbolic_build
+        keras.Model._symbolic_build, _OptimizerPair.build = symbolic_build, pair_build
     return time.perf_counter() - start, _TRACES[0] - before
 
 

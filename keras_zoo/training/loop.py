@@ -310,8 +310,9 @@ def _build_model(plan, epoch_steps, writer, element_spec):
     keras/src/backend/tensorflow/trainer.py), and a `tf.function` that makes variables
     in its first call traces again (tensorflow/tensorflow#48851). One trace instead of
     two: a 20-step fit of the tiny mlp 1.30x, of the tiny resnet20 (5 steps) 1.40x
-    faster (`scripts/trace_count.py`, median of 3 and 2 pairs, AVX2-only EPYC); a
-    3-step DCGAN fit 10.5 -> 7.1 s. Keras on JAX builds them before tracing itself.
+    faster (`scripts/trace_count.py`, median of 3 and 2 pairs, AVX2-only EPYC); the
+    tiny DCGAN, 3 steps, 1.07x (3 pairs, the suite running beside them). Keras on JAX
+    builds them before tracing itself.
     """
     steps_per_execution = _steps_per_execution(plan, epoch_steps, writer)
     with plan.strategy.scope():
