@@ -10,6 +10,18 @@ import time
 
 # Quiet TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Each pytest-xdist worker gets its share of the cores for TensorFlow's two thread
+# pools (and so does every subprocess, which inherits it): `-n 2` on 2 cores, 1 thread
+# each. With the default (a pool per core in each worker, spinning while it waits for
+# work) the workers took the cores from each other: 4 learning checks under `-n 2`
+# took 164-176 CPU s, 87-88 s wall with one thread each against 102-111 s (2 pairs,
+# 2-core AVX2 AMD EPYC, 2026-12-07). JAX's XLA CPU pool, tried the same way
+# (--xla_cpu_multi_thread_eigen=false), gained nothing and is left as it is.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    _threads = max(1, (_cores or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(_threads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(_threads))
 # keras_zoo before any test module imports TensorFlow, as a user imports it: it turns
 # oneDNN on where TensorFlow leaves it off (keras_zoo/_cpu.py); the workers and every
 # subprocess inherit the setting.
