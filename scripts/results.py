@@ -78,12 +78,15 @@ def run_metadata():
 
     import keras_zoo as kz
     from keras_zoo import distribute
+    from keras_zoo.distribute import defaults
 
     versions = f"keras-zoo {kz.__version__}, keras {keras.__version__} ({keras.backend.backend()})"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "unknown"
-    device = f"{distribute.device_kind()} {platform.processor() or platform.machine()}, " \
-             f"{os.cpu_count()} cores"
+    kind = distribute.device_kind()
+    # A CPU's time depends on its kind (AVX2 only, AVX512-BF16, AMX: docs/performance.md).
+    device = f"cpu: {defaults.cpu_description()}" if kind == "cpu" else \
+        f"{kind} {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     return {"device": device, "versions": versions, "commit": commit}
 
 

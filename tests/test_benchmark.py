@@ -68,17 +68,21 @@ def test_resolve_precision_auto_per_device_and_family(device, family, expected):
     assert defaults.resolve_precision("float32", family, device, cpu=cpu) == "float32"
 
 
-@pytest.mark.parametrize("flags, kind, cnn", [
-    ("fpu sse2 avx2 avx512f amx_bf16 amx_tile amx_int8", "amx", "mixed_bfloat16"),
-    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", "avx512_bf16", "mixed_bfloat16"),
-    ("fpu sse2 avx2 fma", "none", "float32"),
-    (None, "none", "float32"),  # no flags line (e.g. not Linux)
+@pytest.mark.parametrize("flags, kind, cnn, vectors", [
+    ("fpu sse2 avx2 avx512f amx_bf16 amx_tile amx_int8", "amx", "mixed_bfloat16", "AVX-512, "),
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", "avx512_bf16", "mixed_bfloat16",
+     "AVX-512, "),
+    ("fpu sse2 avx2 fma", "none", "float32", "AVX2, "),
+    (None, "none", "float32", ""),  # no flags line (e.g. not Linux)
 ])
-def test_auto_precision_on_cpu_follows_the_cpu_flags(tmp_path, monkeypatch, flags, kind, cnn):
+def test_auto_precision_on_cpu_follows_the_cpu_flags(tmp_path, monkeypatch, flags, kind, cnn,
+                                                     vectors):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\n"
                        + (f"flags\t\t: {flags}\n" if flags else "") + "\n")
     assert defaults.cpu_kind(str(cpuinfo)) == kind
+    assert defaults.cpu_description(str(cpuinfo)) == (
+        f"Some CPU, {os.cpu_count()} cores, {vectors}bfloat16 kind {kind}")
     monkeypatch.setattr(defaults, "_this_cpu", lambda: defaults.cpu_kind(str(cpuinfo)))
     assert defaults.resolve_precision("auto", "cnn", "cpu") == cnn
     assert defaults.resolve_precision("auto", "rnn", "cpu") == "float32"

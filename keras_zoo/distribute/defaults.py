@@ -63,9 +63,10 @@ def cpu_kind(cpuinfo="/proc/cpuinfo"):
 
 
 def cpu_description(cpuinfo="/proc/cpuinfo"):
-    """This CPU in words, for benchmark printouts: model name, cores, bfloat16 kind.
+    """This CPU in words, for benchmark printouts and the results table: model name,
+    cores, widest vector instructions, bfloat16 kind.
 
-    E.g. `"AMD EPYC 7B13, 2 cores, bfloat16 kind none"`; the model name is
+    E.g. `"AMD EPYC 7B13, 2 cores, AVX2, bfloat16 kind none"`; the model name is
     `platform.processor()` where `/proc/cpuinfo` has none.
     """
     import platform
@@ -77,7 +78,11 @@ def cpu_description(cpuinfo="/proc/cpuinfo"):
                         if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{name}, {os.cpu_count()} cores, bfloat16 kind {cpu_kind(cpuinfo)}"
+    flags = cpu_flags(cpuinfo)
+    vectors = next((label for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"))
+                    if flag in flags), None)
+    parts = [name, f"{os.cpu_count()} cores", vectors, f"bfloat16 kind {cpu_kind(cpuinfo)}"]
+    return ", ".join(part for part in parts if part)
 
 
 @functools.lru_cache(maxsize=None)
