@@ -1,4 +1,4 @@
-"""Data-parallel training and exact evaluation on the JAX backend, 8 CPU devices.
+"""Data parallelism on JAX, 8 CPU devices: the strategy names, training, exact evaluation.
 
 `XLA_FLAGS=--xla_force_host_platform_device_count=8` only works before JAX
 starts, so the check runs in a fresh process with `KERAS_BACKEND=jax`.
@@ -26,8 +26,26 @@ import keras
 import numpy as np
 import keras_zoo as kz
 
+from keras_zoo import distribute
+
 EVAL_SPLIT = "test[:101]"  # 101 examples: batches of 16, ..., 16, 5 (not a multiple of 8)
 out = {"devices": len(jax.devices())}
+
+# The strategy names on JAX: "auto" is data parallel over every device.
+strategy = kz.get_strategy("auto")
+out["names"] = {"auto": type(strategy).__name__,
+                "data_parallel": type(kz.get_strategy("data_parallel")).__name__,
+                "replicas": distribute.placement(strategy, 64)["replicas"],
+                "device_kind": distribute.device_kind()}
+with distribute.run_scope(strategy):
+    out["names"]["in_scope"] = keras.distribution.distribution() is strategy
+out["names"]["after_scope"] = keras.distribution.distribution()  # nothing left behind: None
+for name in ("mirrored", "tpu", "one_device"):  # TensorFlow's, refused
+    try:
+        kz.get_strategy(name)
+        out["names"][name] = None
+    except kz.InvalidArgumentError as e:
+        out["names"][name] = str(e)
 
 # float32 and no label smoothing: compared with one device compiled with the defaults.
 result = kz.fit("simple_cnn", "digits", epochs=1, batch_size=32, strategy="data_parallel",
@@ -64,6 +82,15 @@ def data_parallel_run():
                          text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_jax_names_a_data_parallel_over_all_devices(data_parallel_run):
+    names = data_parallel_run["names"]
+    assert names["auto"] == names["data_parallel"] == "DataParallel"
+    assert names["replicas"] == 8 and names["device_kind"] == "cpu"
+    assert names["in_scope"] is True and names["after_scope"] is None
+    for name in ("mirrored", "tpu", "one_device"):
+        assert names[name] and ("tensorflow" in names[name] or "TPU" in names[name]), names
 
 
 def test_fit_trains_on_eight_devices(data_parallel_run):

@@ -129,27 +129,32 @@ def test_vocab_size_override(name):
     assert np.isfinite(out).all()
 
 
+# One fresh process: plain Keras first (keras_zoo not yet imported, so none of its
+# classes registered), then keras_zoo.load_model.
 _RELOAD = """
 import json, sys
 import numpy as np
-plain = sys.argv[2] == "plain"
-if plain:
-    import keras
-    load = keras.saving.load_model
-else:
-    import keras_zoo
-    load = keras_zoo.load_model
-results = {}
-for name, entry in json.load(open(sys.argv[1])).items():
-    data = np.load(entry["data"])
-    try:
-        model = load(entry["path"])
-    except Exception as e:
-        results[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
-        continue
-    out = np.asarray(model(data["x"], training=False))
-    results[name] = {"max_diff": float(np.max(np.abs(out - data["out"])))}
-print(json.dumps(results))
+import keras
+
+
+def reload(load):
+    results = {}
+    for name, entry in json.load(open(sys.argv[1])).items():
+        data = np.load(entry["data"])
+        try:
+            model = load(entry["path"])
+        except Exception as e:
+            results[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
+            continue
+        out = np.asarray(model(data["x"], training=False))
+        results[name] = {"max_diff": float(np.max(np.abs(out - data["out"])))}
+    return results
+
+
+plain = reload(keras.saving.load_model)
+assert "keras_zoo" not in sys.modules
+import keras_zoo
+print(json.dumps({"plain": plain, "zoo": reload(keras_zoo.load_model)}))
 """
 
 
@@ -172,9 +177,11 @@ def saved_models(tmp_path_factory):
     return root / "index.json"
 
 
-def _reload_in_fresh_process(index, mode):
+@pytest.fixture(scope="module")
+def reloaded(saved_models):
+    """`{"plain": ..., "zoo": ...}`: each saved model loaded in a fresh process."""
     out = subprocess.run(
-        [sys.executable, "-c", _RELOAD, str(index), mode],
+        [sys.executable, "-c", _RELOAD, str(saved_models)],
         capture_output=True,
         text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -183,27 +190,17 @@ def _reload_in_fresh_process(index, mode):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def reloaded_with_zoo(saved_models):
-    return _reload_in_fresh_process(saved_models, "zoo")
-
-
-@pytest.fixture(scope="module")
-def reloaded_plain(saved_models):
-    return _reload_in_fresh_process(saved_models, "plain")
-
-
 @pytest.mark.parametrize("name", MODELS)
-def test_keras_round_trip_in_fresh_process(name, reloaded_with_zoo):
-    result = reloaded_with_zoo[name]
+def test_keras_round_trip_in_fresh_process(name, reloaded):
+    result = reloaded["zoo"][name]
     assert "error" not in result, result
     assert result["max_diff"] < 1e-5
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_plain_keras_load_never_silently_untrained(name, reloaded_plain):
+def test_plain_keras_load_never_silently_untrained(name, reloaded):
     """Without importing keras_zoo: identical predictions, or a clear error."""
-    result = reloaded_plain[name]
+    result = reloaded["plain"][name]
     if "error" in result:
         assert result["error"].strip(), result
     else:
