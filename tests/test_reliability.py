@@ -250,6 +250,41 @@ def test_nan_loss_stops_keeps_the_last_good_state_and_resumes(tmp_path):
     assert history_epochs(out) == [0, 1, 2] and np.isfinite(result.metrics["loss"])
 
 
+def test_a_sigterm_dropped_in_a_gc_callback_is_sent_again():
+    """Python drops an exception raised in a gc callback ("Exception ignored in"): a
+    SIGTERM whose handler ran inside JAX's `_xla_gc_callback` was lost, and the run
+    trained to its end. Every command sends it again; other unraisables are printed."""
+    import gc
+    import time
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # so `_command` handles it
+    fired = []
+
+    def callback(phase, info):  # as if SIGTERM's handler ran in here
+        if not fired:
+            fired.append(phase)
+            cli._on_sigterm(signal.SIGTERM, None)
+
+    seen = []
+    previous, sys.unraisablehook = sys.unraisablehook, seen.append
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(cli._Terminated):
+            with cli._command(verbose=False):
+                gc.collect()  # the handler's exception is dropped here
+                assert fired
+                sys.unraisablehook(type("U", (), {"exc_value": ValueError("other")})())
+                deadline = time.time() + 10
+                while time.time() < deadline:  # the signal comes again, and ends this
+                    pass
+    finally:
+        gc.callbacks.remove(callback)
+        sys.unraisablehook = previous
+        cli._TERMINATED.clear()
+    assert [str(u.exc_value) for u in seen] == ["other"]  # passed on, not swallowed
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_nan_loss_exits_2_on_the_command_line(tmp_path, capsys, monkeypatch):
     defaults = training.compile_defaults
 

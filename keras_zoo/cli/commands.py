@@ -25,6 +25,7 @@ import ast
 import contextlib
 import dataclasses
 import errno
+import functools
 import json
 import os
 import sys
@@ -318,10 +319,12 @@ def _command(verbose):
     import threading
 
     private_matplotlib_dir()  # before anything imports matplotlib
-    handler = None
+    handler = hook = None
     if (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):  # not when embedded
         handler = signal.signal(signal.SIGTERM, _on_sigterm)
+        hook = sys.unraisablehook
+        sys.unraisablehook = functools.partial(_signal_again, previous=hook)
     try:
         with warnings.catch_warnings():
             if not verbose:
@@ -332,6 +335,7 @@ def _command(verbose):
     finally:
         if handler is not None:
             signal.signal(signal.SIGTERM, handler)
+            sys.unraisablehook = hook
 
 
 def _path_of(error):
@@ -355,6 +359,29 @@ class _Terminated(KeyboardInterrupt):
 def _on_sigterm(signum, frame):
     _TERMINATED.append(signum)
     raise _Terminated()
+
+
+def _signal_again(unraisable, previous):
+    """Sends SIGTERM or SIGINT again when Python dropped its handler's exception.
+
+    An exception raised in a garbage-collector callback or a finalizer is printed
+    ("Exception ignored in ...") and dropped. A SIGTERM whose handler ran inside
+    JAX's `_xla_gc_callback`, 11 s into `keras-zoo train`'s start-up, was lost so:
+    the run trained to its end and exited 0. The signal is sent again from another
+    thread, so that its handler runs once the callback has returned (again, should
+    it land in another one).
+    """
+    import signal
+    import threading
+
+    if isinstance(unraisable.exc_value, (_Terminated, KeyboardInterrupt)):
+        number = signal.SIGTERM if isinstance(unraisable.exc_value, _Terminated) else signal.SIGINT
+        _TERMINATED.clear()  # the handler records it again
+        timer = threading.Timer(0.01, os.kill, (os.getpid(), number))
+        timer.daemon = True
+        timer.start()
+    else:
+        previous(unraisable)
 
 
 def _one_line(error):
