@@ -14,8 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # pools (and so does every subprocess, which inherits it): `-n 2` on 2 cores, 1 thread
 # each. With the default (a pool per core in each worker, spinning while it waits for
 # work) the workers took the cores from each other: 4 learning checks under `-n 2`
-# took 164-176 CPU s, 87-88 s wall with one thread each against 102-111 s (2 pairs,
-# 2-core AVX2 AMD EPYC, 2026-12-07). JAX's XLA CPU pool, tried the same way
+# took 164-178 CPU s and 102-111 s wall with the defaults, 136-141 CPU s and 87-88 s
+# with one thread each (2 adjacent pairs, 2-core AVX2 AMD EPYC, 2026-12-07). JAX's XLA CPU pool, tried the same way
 # (--xla_cpu_multi_thread_eigen=false), gained nothing and is left as it is.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
