@@ -15,8 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # each. With the default (a pool per core in each worker, spinning while it waits for
 # work) the workers took the cores from each other: 4 learning checks under `-n 2`
 # took 164-178 CPU s and 102-111 s wall with the defaults, 136-141 CPU s and 87-88 s
-# with one thread each (2 adjacent pairs, 2-core AVX2 AMD EPYC, 2026-12-07). JAX's XLA CPU pool, tried the same way
-# (--xla_cpu_multi_thread_eigen=false), gained nothing and is left as it is.
+# with one thread each (2 adjacent pairs, 2-core AVX2 AMD EPYC, 2026-12-07). JAX's XLA
+# CPU pool, tried the same way (--xla_cpu_multi_thread_eigen=false), gained nothing and
+# is left as it is.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     _threads = max(1, (_cores or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))

@@ -375,8 +375,10 @@ def _signal_again(unraisable, previous):
     import threading
 
     if isinstance(unraisable.exc_value, (_Terminated, KeyboardInterrupt)):
-        number = signal.SIGTERM if isinstance(unraisable.exc_value, _Terminated) else signal.SIGINT
-        _TERMINATED.clear()  # the handler records it again
+        number = signal.SIGINT
+        if isinstance(unraisable.exc_value, _Terminated):
+            number = signal.SIGTERM
+            _TERMINATED.clear()  # the handler records it again
         timer = threading.Timer(0.01, os.kill, (os.getpid(), number))
         timer.daemon = True
         timer.start()
