@@ -12,6 +12,7 @@ Weights of subword data get their tokenizer beside them,
     python scripts/make_weights.py --only mlp --epochs 1 --out /tmp/pretrained   # a quick check
     python scripts/make_weights.py --tokenizer         # stdlib_corpus's WordPiece vocabulary
     python scripts/make_weights.py --only bert_mini    # pretrained on stdlib_corpus (~30 min)
+    python scripts/make_weights.py --only gpt_mini-stdlib_corpus_chars   # its characters
 """
 
 import argparse
@@ -22,7 +23,8 @@ import keras_zoo as kz
 from keras_zoo import weights
 
 SHIPPED = [("simple_cnn", "digits"), ("mlp", "digits"), ("lstm_seq2seq", "addition"),
-           ("gpt_mini", "tiny_corpus"), ("dcgan", "digits"), ("bert_mini", "stdlib_corpus")]
+           ("gpt_mini", "tiny_corpus"), ("dcgan", "digits"), ("bert_mini", "stdlib_corpus"),
+           ("gpt_mini", "stdlib_corpus_chars")]
 
 
 def make_tokenizer(dataset="stdlib_corpus"):
@@ -72,7 +74,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs/pretrained", help="run folders")
     parser.add_argument("--out", default=weights.PRETRAINED_DIR, help="where to publish")
-    parser.add_argument("--only", help="one model name")
+    parser.add_argument("--only", help="one model name, or one model-dataset pair")
     parser.add_argument("--epochs", type=int, help="override the recipe (quick checks only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokenizer", action="store_true",
@@ -82,7 +84,7 @@ def main(argv=None):
         make_tokenizer()
         return
     for model, dataset in SHIPPED:
-        if args.only and model != args.only:
+        if args.only and args.only not in (model, f"{model}-{dataset}"):
             continue
         run_dir = os.path.join(args.runs, f"{model}-{dataset}")
         result = kz.fit(model, dataset, epochs=args.epochs, seed=args.seed, output_dir=run_dir,

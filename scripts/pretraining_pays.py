@@ -1,4 +1,4 @@
-"""Does pretraining pay? bert_classifier fine-tuned from bert_mini (stdlib_corpus) vs scratch vs n-grams.
+"""Does pretraining pay? Models fine-tuned from the shipped bert_mini and gpt_mini vs from scratch.
 
 The pretrained encoder is `bert_mini` pretrained (masked LM) on `stdlib_corpus`,
 the prose shipped with Python without any validation or test text of the
@@ -10,12 +10,20 @@ fine-tuning recipe), the same classifier and recipe from scratch. Baselines
 on the same training docstrings (whole texts; the tfds slice does not depend on
 the seed): the strongest character n-gram logistic regression found
 (`char_wb` 2-5-grams, sublinear TF-IDF, C=10; scikit-learn) and the majority
-class. Test accuracy on the 305 test docstrings of `stdlib_docstrings`; prints
-median, min and max over the seeds and writes the rows into
-`results/results.csv` (then README's table, as `scripts/results.py --readme`).
+class. Test accuracy on the 305 test docstrings of `stdlib_docstrings`.
 
-    python scripts/pretraining_pays.py --seeds 0 1 2                  # both labelled sets
-    python scripts/pretraining_pays.py --seeds 0 --labels 10pct --no-write
+Language modelling (`--parts lm`): `kz.fit("gpt_mini", "tiny_corpus",
+weights="stdlib_corpus_chars")` (the shipped gpt_mini pretrained on the corpus's
+characters, with its registered fine-tuning recipe) against the same model
+from scratch with its tiny_corpus recipe; test bits per character.
+
+Prints median, min and max over the seeds and writes the pretrained rows and the
+classification baselines into `results/results.csv` (then README's table, as
+`scripts/results.py --readme`); the from-scratch gpt_mini row is results.py's.
+
+    python scripts/pretraining_pays.py --seeds 0 1 2                  # every part
+    python scripts/pretraining_pays.py --seeds 0 --parts 10pct --no-write
+    python scripts/pretraining_pays.py --seeds 0 1 2 --parts lm       # gpt_mini on tiny_corpus
     python scripts/pretraining_pays.py --pretrained runs/bert-corpus   # a pretraining run
 """
 
@@ -33,6 +41,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 LABELLED = {"10pct": "stdlib_docstrings_10pct_wordpiece", "all": "stdlib_docstrings_wordpiece"}
+PARTS = ("10pct", "all", "lm")
+LM_WEIGHTS = "stdlib_corpus_chars"  # gpt_mini's shipped weights pretrained on the corpus
+LM_PRETRAINED = f"gpt_mini+{LM_WEIGHTS}"  # the results table's name of the fine-tuned model
+LM_TARGET = 1.55  # bits per character on tiny_corpus's test split (issue 24)
 PRETRAINED = "bert_classifier+bert_mini"  # the results table's name of the fine-tuned model
 METHODS = (PRETRAINED, "bert_classifier", "char_ngram_logreg", "majority_class")
 # The strongest n-gram model found on the 96 training docstrings (test accuracy 60.3 %):
@@ -97,6 +109,38 @@ def measure(dataset, seed, pretrained, workdir):
     return results
 
 
+def measure_lm(seed, workdir):
+    """One seed of gpt_mini on tiny_corpus, fine-tuned and from scratch: `{method: (bpc, s)}`."""
+    import keras_zoo as kz
+
+    results = {}
+    for method, weights in ((LM_PRETRAINED, LM_WEIGHTS), ("gpt_mini", None)):
+        start = time.time()
+        run = kz.fit("gpt_mini", "tiny_corpus", seed=seed, verbose=0, weights=weights,
+                     output_dir=os.path.join(workdir, f"tiny_corpus-{method}-{seed}"))
+        results[method] = (run.metrics["bits_per_char"], time.time() - start)
+        print(f"tiny_corpus seed {seed}: {method:<30} test bits per character "
+              f"{results[method][0]:.4f} ({results[method][1]:.0f} s)", flush=True)
+    return results
+
+
+def lm_rows(per_seed, seeds):
+    """The fine-tuned gpt_mini's row, its target the issue's and the scratch median here."""
+    import results as table
+
+    values = [r[LM_PRETRAINED][0] for r in per_seed]
+    scratch = statistics.median(r["gpt_mini"][0] for r in per_seed)
+    median = statistics.median(values)
+    return [{
+        "model": LM_PRETRAINED, "dataset": "tiny_corpus", "metric": "bits_per_char",
+        "median": f"{median:.4f}", "min": f"{min(values):.4f}", "max": f"{max(values):.4f}",
+        "seeds": str(len(seeds)),
+        "wall_s": f"{statistics.median(r[LM_PRETRAINED][1] for r in per_seed):.0f}",
+        "target": f"<= {LM_TARGET} and < gpt_mini from scratch ({scratch:.4f})",
+        "met": "yes" if median <= LM_TARGET and median < scratch else "no",
+        **table.run_metadata()}]
+
+
 def rows(dataset, per_seed, seeds, labels):
     """The results-table rows (see scripts/results.py) of every method.
 
@@ -134,7 +178,8 @@ def rows(dataset, per_seed, seeds, labels):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--labels", choices=("10pct", "all", "both"), default="both")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="10pct, all (the labelled docstrings), lm (tiny_corpus)")
     parser.add_argument("--pretrained", default="stdlib_corpus",
                         help="bert_mini weights name, weights file or pretraining run folder")
     parser.add_argument("--keep", default="", help="keep the run folders under this folder")
@@ -142,16 +187,19 @@ def main():
                         help="print the table only; leave results/results.csv alone")
     args = parser.parse_args()
     start = time.time()
-    chosen = ("10pct", "all") if args.labels == "both" else (args.labels,)
     table_rows = []
     with tempfile.TemporaryDirectory(prefix="keras_zoo_pays_") as scratch:
         workdir = args.keep or scratch
         os.makedirs(workdir, exist_ok=True)
-        for labels in chosen:
-            dataset = LABELLED[labels]
+        for part in args.parts:
+            if part == "lm":
+                table_rows += lm_rows([measure_lm(seed, workdir) for seed in args.seeds],
+                                      args.seeds)
+                continue
+            dataset = LABELLED[part]
             per_seed = [measure(dataset, seed, args.pretrained, workdir) for seed in args.seeds]
-            table_rows += rows(dataset, per_seed, args.seeds, labels)
-    print(f"\nTest accuracy, seeds {' '.join(map(str, args.seeds))}, encoder "
+            table_rows += rows(dataset, per_seed, args.seeds, part)
+    print(f"\nTest metrics, seeds {' '.join(map(str, args.seeds))}, encoder "
           f"{args.pretrained} ({time.time() - start:.0f} s in all):")
     print(f"{'dataset':<34} {'method':<26} {'median':>7} {'min':>7} {'max':>7} met")
     for row in table_rows:

@@ -63,3 +63,31 @@ def test_documents_split_by_a_hash_of_their_names():
     assert 0.02 < splits.count("test") / 2_000 < 0.04
     assert 0.02 < splits.count("validation") / 2_000 < 0.04
     assert offline.corpus_split("email/message.py") == offline.corpus_split("email/message.py")
+
+
+def test_gpt_mini_weights_pretrained_on_the_corpus_characters_fine_tune_tiny_corpus(tmp_path):
+    import json
+    import os
+
+    import keras_zoo as kz
+    from keras_zoo import data
+
+    view = data.DATASETS["stdlib_corpus_chars"]
+    assert view.builder_name == "stdlib_corpus"
+    assert view.vocabulary == data.DATASETS["tiny_corpus"].vocabulary  # the same ids
+    entries = {e.name: e for e in kz.list_weights("gpt_mini")}
+    entry = entries["stdlib_corpus_chars"]
+    assert entry.dataset == "stdlib_corpus_chars"
+    assert entry.vocabulary == entries["tiny_corpus"].vocabulary  # [UNK] and the characters
+    assert os.path.getsize(entry.local_path()) <= 20_000_000
+    # One fine-tuning step from the shipped weights: tiny_corpus's test text is already
+    # modelled far below a fresh model's 6.6 bits per character (log2 of 98 ids) and
+    # below the character 5-gram's 1.87, so the weights were loaded and are trained.
+    tuned = kz.fit("gpt_mini", "tiny_corpus", weights="stdlib_corpus_chars", epochs=1,
+                   steps_per_epoch=1, output_dir=tmp_path / "tuned", seed=0, verbose=0)
+    assert tuned.metrics["bits_per_char"] < 1.87
+    # with the fine-tuning recipe registered for these weights, not the from-scratch one
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    fine_tune = kz.recipe("gpt_mini", "tiny_corpus", weights="stdlib_corpus_chars")
+    assert config["recipe"]["learning_rate"] == fine_tune.learning_rate == 5e-4
+    assert kz.recipe("gpt_mini", "tiny_corpus").learning_rate == 5e-3

@@ -164,3 +164,7 @@ def test_cli_recipe_prints_he_et_al_and_train_takes_overrides(tmp_path, capsys):
                      "--output", os.fspath(tmp_path / "run")])
     assert_bad_input(code, capsys.readouterr().err.splitlines(), "no field 'lr'")
     assert not (tmp_path / "run").exists()
+    # A fine-tune from registered weights can have a recipe of its own.
+    assert cli.main(["recipe", "gpt_mini", "--dataset", "tiny_corpus",
+                     "--weights", "stdlib_corpus_chars"]) == 0
+    assert "Fine-tuning gpt_mini pretrained on stdlib_corpus_chars" in capsys.readouterr().out

@@ -170,6 +170,7 @@ def build_parser():
                    help="a zoo or tfds dataset name, or a folder (default: the model's)")
     p.add_argument("--recipe", dest="recipe_args", action="append", type=_model_arg,
                    default=[], metavar="FIELD=VALUE", help="show the recipe with this override")
+    p.add_argument("--weights", help="the recipe of a fine-tune from these registered weights")
     p.set_defaults(run=_cmd_recipe)
 
     p = sub.add_parser("evaluate", parents=[common], help="evaluate a saved model",
@@ -482,7 +483,7 @@ def _cmd_recipe(args):
     dataset = args.dataset or kz.model_info(args.name).dataset
     entry = data.resolve(dataset, data_dir=getattr(args, "data_dir", None))
     found = kz.recipe(args.name, entry.name if entry.curated else None, kind=entry.kind,
-                      **dict(args.recipe_args))
+                      weights=args.weights, **dict(args.recipe_args))
     print(recipes.describe(found, args.name, entry.name))
     if found.minutes:  # the time depends on the CPU: say which one this is
         from keras_zoo.distribute.defaults import cpu_description

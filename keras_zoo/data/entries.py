@@ -326,6 +326,25 @@ DATASETS = {
             **CORPUS_WORDPIECE,
         ),
         DatasetEntry(
+            name="stdlib_corpus_chars",
+            kind="lm",
+            source="offline (ships with Python: the standard library's prose)",
+            description="stdlib_corpus (same documents and splits) in tiny_corpus's "
+            "character tokens (printable ASCII and newline, anything else the OOV id), "
+            "windows of 128 (training windows every 32 characters, as tiny_corpus): a "
+            "gpt_mini pretrained on it reads tiny_corpus with the same ids.",
+            train_split="train",
+            validation_split="validation",
+            test_split="test",
+            x_key="text",
+            y_key=None,
+            vocabulary=CORPUS_CHARACTERS,
+            split="character",
+            sequence_length=128,
+            train_window_stride=32,
+            builder="stdlib_corpus",
+        ),
+        DatasetEntry(
             name="stdlib_docstrings_wordpiece",
             kind="text",
             source="offline (ships with Python: the standard library's sources)",

@@ -295,33 +295,43 @@ def from_dict(values):
 
 
 _RECIPES = {}
+_FINE_TUNING = {}  # (model, dataset, weights name): the recipe of a fine-tune from those weights
 
 
-def register_recipe(model, dataset, recipe):
-    """Registers `recipe` for `(model, dataset)`; model `"*"` is the dataset's generic one."""
+def register_recipe(model, dataset, recipe, *, weights=None):
+    """Registers `recipe` for `(model, dataset)`; model `"*"` is the dataset's generic one.
+
+    With `weights` (a registered weights name of `model`), the recipe is the
+    one for fine-tuning from those weights (`fit(model, dataset,
+    weights=weights)`), which is often gentler than training from scratch.
+    """
     if not isinstance(recipe, TrainingRecipe):
         raise TypeError(f"recipe must be a TrainingRecipe. Received: {recipe!r}")
-    key = (model, dataset)
-    if key in _RECIPES:
+    table, key = (_RECIPES, (model, dataset)) if weights is None else (
+        _FINE_TUNING, (model, dataset, weights))
+    if key in table:
         raise ValueError(f"A recipe for {key} is already registered.")
-    _RECIPES[key] = recipe
+    table[key] = recipe
     return recipe
 
 
-def recipe(model, dataset, *, kind=None, **overrides):
+def recipe(model, dataset, *, kind=None, weights=None, **overrides):
     """Returns the training recipe of a model on a dataset.
 
-    The recipe registered for `(model, dataset)`, else the dataset's generic
-    recipe; for data the zoo has no recipes for (`dataset` None: a tfds
-    catalogue name, the user's own data), the generic recipe of its `kind`.
-    `overrides` replace fields (checked: unknown fields and wrong types are
-    refused with the accepted list).
+    The recipe registered for `(model, dataset)` and `weights` (a fine-tune
+    from those registered weights), else for `(model, dataset)`, else the
+    dataset's generic recipe; for data the zoo has no recipes for (`dataset`
+    None: a tfds catalogue name, the user's own data), the generic recipe of
+    its `kind`. `overrides` replace fields (checked: unknown fields and wrong
+    types are refused with the accepted list).
 
     Args:
         model: a registered model name, or None for the dataset's generic
             recipe.
         dataset: a dataset name, or None for data of `kind`.
         kind: the data's kind (`keras_zoo.data.KINDS`), with `dataset` None.
+        weights: the registered weights name a fine-tune starts from, or
+            None (from scratch, or weights without a recipe of their own).
         **overrides: recipe fields to change, e.g. `epochs=5`.
 
     Returns:
@@ -342,7 +352,8 @@ def recipe(model, dataset, *, kind=None, **overrides):
         from keras_zoo.models import registry
 
         registry.model_info(model)  # unknown names fail with suggestions
-    found = _RECIPES.get((model, dataset), _RECIPES[(GENERIC, dataset)])
+    found = _FINE_TUNING.get((model, dataset, weights)) or _RECIPES.get(
+        (model, dataset), _RECIPES[(GENERIC, dataset)])
     return override(found, overrides)
 
 

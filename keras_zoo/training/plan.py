@@ -216,7 +216,8 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
             f"Received: model_or_name={model_or_name!r}"
         )
     base = recipes.recipe(name if model is None else None,
-                          entry.name if entry.curated else None, kind=entry.kind)
+                          entry.name if entry.curated else None, kind=entry.kind,
+                          weights=weights if isinstance(weights, str) else None)
     if isinstance(recipe, recipes.TrainingRecipe):
         base, recipe = recipe, None
     shortcuts = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v}
