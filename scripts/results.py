@@ -83,6 +83,10 @@ def run_metadata():
     versions = f"keras-zoo {kz.__version__}, keras {keras.__version__} ({keras.backend.backend()})"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "unknown"
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if changed and commit != "unknown":
+        commit += "+changes"  # measured on a tree with uncommitted changes to tracked files
     kind = distribute.device_kind()
     # A CPU's time depends on its kind (AVX2 only, AVX512-BF16, AMX: docs/performance.md).
     device = f"cpu: {defaults.cpu_description()}" if kind == "cpu" else \
