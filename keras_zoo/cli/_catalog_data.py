@@ -438,6 +438,17 @@ DATASETS = {'addition': {'kind': 'seq2seq',
                                   '(training windows every 64 tokens); 3% of the documents '
                                   'validate, 3% test.',
                    'offline': True},
+ 'stdlib_corpus_chars': {'kind': 'lm',
+                         'source': "offline (ships with Python: the standard library's prose)",
+                         'batch_size': 32,
+                         'epochs': 1,
+                         'description': 'stdlib_corpus (same documents and splits) in '
+                                        "tiny_corpus's character tokens (printable ASCII and "
+                                        'newline, anything else the OOV id), windows of 128 '
+                                        '(training windows every 32 characters, as tiny_corpus): a '
+                                        'gpt_mini pretrained on it reads tiny_corpus with the same '
+                                        'ids.',
+                         'offline': True},
  'stdlib_docstrings': {'kind': 'text',
                        'source': "offline (ships with Python: the standard library's sources)",
                        'batch_size': 32,
