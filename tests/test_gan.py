@@ -30,6 +30,7 @@ def test_fit_gives_finite_losses_changes_samples_and_writes_grids(tmp_path):
     model = _tiny_dcgan()
     model.compile()
     before = sample_images(model, 6, seed=1)
+    trained_before = [np.array(v) for v in model.generator.trainable_weights]
     history = model.fit(
         _squares(),
         batch_size=8,
@@ -40,7 +41,13 @@ def test_fit_gives_finite_losses_changes_samples_and_writes_grids(tmp_path):
     assert set(history.history) == {"d_loss", "g_loss"}
     assert all(np.isfinite(v).all() for v in history.history.values())
     after = sample_images(model, 6, seed=1)
-    assert np.abs(after - before).max() > 1e-4  # the generator was trained
+    # The generator was trained: Adam (2e-4) moves its weights by about the rate a step.
+    # Its samples change too, by less where the unseeded initial outputs saturate (4.7e-5
+    # at most in one fresh-clone run), so they are only required to differ.
+    moved = max(np.abs(np.array(v) - b).max()
+                for v, b in zip(model.generator.trainable_weights, trained_before))
+    assert moved > 1e-4, moved
+    assert np.abs(after - before).max() > 0
     assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 8
     assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_001.png", "epoch_002.png"]
 
