@@ -37,6 +37,10 @@ CORPUS_CHARACTERS = tuple(string.printable[:95]) + ("\n",)
 # docstrings' subword views: 4,096 tokens (BERT: 30,522 on 3.3G words; this corpus has
 # about 0.46M words, 3.0M characters), lower-cased (see keras_zoo.data.subword).
 CORPUS_WORDPIECE = dict(split="wordpiece", max_tokens=4096, vocabulary_from="stdlib_corpus")
+# The splits and windows of stdlib_corpus (offline.StdlibCorpus), shared by its views.
+CORPUS_VIEW = dict(kind="lm", source="offline (ships with Python: the standard library's prose)",
+                   train_split="train", validation_split="validation", test_split="test",
+                   x_key="text", y_key=None, sequence_length=128)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,41 +312,27 @@ DATASETS = {
         # with the same ids. The corpus holds no validation or test text of the views above.
         DatasetEntry(
             name="stdlib_corpus",
-            kind="lm",
-            source="offline (ships with Python: the standard library's prose)",
             description="Unlabelled prose shipped with Python (every docstring and comment "
             "of the standard library's sources, the pydoc topics, IDLE's news and help), "
             "without any validation or test text of stdlib_docstrings and tiny_corpus; "
             "WordPiece tokens (4,096, trained once on its training split and shipped), "
             "windows of 128 "
             "(training windows every 64 tokens); 3% of the documents validate, 3% test.",
-            train_split="train",
-            validation_split="validation",
-            test_split="test",
-            x_key="text",
-            y_key=None,
-            sequence_length=128,
             train_window_stride=64,
+            **CORPUS_VIEW,
             **CORPUS_WORDPIECE,
         ),
         DatasetEntry(
             name="stdlib_corpus_chars",
-            kind="lm",
-            source="offline (ships with Python: the standard library's prose)",
             description="stdlib_corpus (same documents and splits) in tiny_corpus's "
             "character tokens (printable ASCII and newline, anything else the OOV id), "
             "windows of 128 (training windows every 32 characters, as tiny_corpus): a "
             "gpt_mini pretrained on it reads tiny_corpus with the same ids.",
-            train_split="train",
-            validation_split="validation",
-            test_split="test",
-            x_key="text",
-            y_key=None,
             vocabulary=CORPUS_CHARACTERS,
             split="character",
-            sequence_length=128,
             train_window_stride=32,
             builder="stdlib_corpus",
+            **CORPUS_VIEW,
         ),
         DatasetEntry(
             name="stdlib_docstrings_wordpiece",

@@ -114,7 +114,7 @@ register_recipe("vit", "cifar10", TrainingRecipe(**_KERAS_IO_VIT))
 # (exp runs, 2026-12-02); training windows overlap (stride 32, see the data recipe).
 # Dropout 0: with 0.1 a 5-epoch run (seed 0) ended at train 1.79, validation
 # 1.87, test 1.74 bits per character: underfitting, where dropout only slows learning.
-register_recipe("gpt_mini", "tiny_corpus", TrainingRecipe(
+_GPT_MINI_TINY_CORPUS = register_recipe("gpt_mini", "tiny_corpus", TrainingRecipe(
     model_args={"dropout": 0.0},
     batch_size=32, epochs=5, optimizer="adamw", learning_rate=5e-3, beta_2=0.99,
     weight_decay=0.1, clipnorm=1.0, schedule="cosine", warmup_steps=100,
@@ -228,11 +228,8 @@ register_recipe("bert_mini", "stdlib_corpus", TrainingRecipe(
 # gpt_mini-stdlib_corpus_chars` (2026-12-07, idle): 10.7 minutes on a 2-core Xeon with AMX
 # (0.11 s a step); validation 1.89 bits per character, test 2.08 (the corpus's code
 # comments and docstrings are harder than tiny_corpus's topics: 1.73 there before fine-tuning).
-register_recipe("gpt_mini", "stdlib_corpus_chars", TrainingRecipe(
-    model_args={"dropout": 0.0},
-    batch_size=32, epochs=2, optimizer="adamw", learning_rate=5e-3, beta_2=0.99,
-    weight_decay=0.1, clipnorm=1.0, schedule="cosine", warmup_steps=200,
-    final_learning_rate=0.1, minutes={"amx": 10.7},
+register_recipe("gpt_mini", "stdlib_corpus_chars", _GPT_MINI_TINY_CORPUS.replace(
+    epochs=2, warmup_steps=200, minutes={"amx": 10.7}, expected=None,
     reference="nanoGPT (A. Karpathy), config/train_shakespeare_char.py: AdamW, warm-up, "
     "cosine decay, weight decay 0.1, gradient clipping 1.0; two epochs for a 2-core CPU."))
 # Fine-tuning it on tiny_corpus (kz.fit("gpt_mini", "tiny_corpus", weights=
@@ -240,11 +237,8 @@ register_recipe("gpt_mini", "stdlib_corpus_chars", TrainingRecipe(
 # from-scratch recipe (5e-3, 5 epochs) it overfits: seed 0, test 1.633 bits per character,
 # training 0.94 against validation 1.60 in the last epoch; 5e-4 for 2 epochs: 1.537
 # (2026-12-07, 2-core Xeon with AMX, idle).
-register_recipe("gpt_mini", "tiny_corpus", TrainingRecipe(
-    model_args={"dropout": 0.0},
-    batch_size=32, epochs=2, optimizer="adamw", learning_rate=5e-4, beta_2=0.99,
-    weight_decay=0.1, clipnorm=1.0, schedule="cosine", warmup_steps=0.05,
-    final_learning_rate=0.1,
+register_recipe("gpt_mini", "tiny_corpus", _GPT_MINI_TINY_CORPUS.replace(
+    epochs=2, learning_rate=5e-4, warmup_steps=0.05,
     reference="Fine-tuning gpt_mini pretrained on stdlib_corpus_chars: nanoGPT's schedule "
     "(AdamW, warm-up, cosine decay) at a tenth of the pretraining rate, 2 epochs.",
     expected=Expected("bits_per_char", 1.55, 0.0, higher_is_better=False,
