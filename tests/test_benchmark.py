@@ -138,8 +138,33 @@ def test_steps_per_execution_and_jit_compile():
     mirrored = type("Mirrored", (), {"num_replicas_in_sync": 2})()  # the zoo fixes #19246
     assert defaults.steps_per_execution("gpu", "cnn", mirrored) == defaults.steps_per_execution(
         "gpu", "cnn")
-    assert defaults.jit_compile("cpu", "cnn") is False
+    assert defaults.jit_compile("cpu", "cnn", backend="tensorflow") is False
+    assert defaults.jit_compile("cpu", "transformer", backend="tensorflow") is True
+    # Keras refuses XLA under TensorFlow's op determinism (a seeded run), with a warning.
+    assert defaults.jit_compile("cpu", "transformer", "tensorflow", deterministic=True) is False
+    assert defaults.jit_compile("gpu", "cnn", backend="tensorflow") == "auto"
     assert defaults.jit_compile("cpu", "cnn", backend="jax") is True
+    assert defaults.jit_compile("cpu", "transformer", "jax", deterministic=True) is True
+
+
+def test_an_unseeded_transformer_fit_compiles_with_xla_and_a_seeded_one_without():
+    import keras
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    def as_dataset(self, split, **kwargs):
+        texts = ["a good film", "a bad film", "good", "bad"] * 2
+        return tf.data.Dataset.from_tensor_slices({"text": texts, "label": [1, 0] * 4})
+
+    compiled = {}
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        for seed in (None, 0):
+            result = kz.fit("transformer_classifier", "imdb_reviews", epochs=1,
+                            steps_per_epoch=2, batch_size=4, seed=seed, verbose=0,
+                            model_args={"embed_dim": 8, "num_heads": 1, "ff_dim": 8})
+            compiled[seed] = result.model.jit_compile
+    on_tf = keras.backend.backend() == "tensorflow"
+    assert compiled == {None: True, 0: not on_tf}
 
 
 def test_generation_benchmark_prints_each_pair_and_the_median(capsys):
@@ -173,3 +198,11 @@ def test_published_timing_skips_the_first_epoch_and_refuses_other_models():
     assert benchmark._timed(warm_up) == (None, None)
     with pytest.raises(SystemExit):
         benchmark.main(["--published", "--model", "resnet20"])
+
+
+def test_xla_benchmark_times_both_arms_in_pairs(capsys):
+    ratios = _benchmark("xla_benchmark").main(
+        ["--model", "mlp", "--dataset", "digits", "--pairs", "1", "--epochs", "2", "--steps", "2"])
+    out = capsys.readouterr().out
+    assert len(ratios) == 1 and ratios[0] > 0
+    assert "CPU: " in out and "pair 1/1" in out and "mlp: XLA / no XLA" in out

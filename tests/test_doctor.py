@@ -97,6 +97,11 @@ def test_gpu_on_jax_and_on_tensorflow(monkeypatch):
     diagnosis = doctor.diagnose()
     assert diagnosis.ok() and findings(diagnosis)["jit_compile"] == "auto"
     assert findings(diagnosis)["jax compile cache"].startswith("off")
+    fake_machine(monkeypatch, backend="tensorflow", kind="cpu")
+    assert findings(doctor.diagnose())["jit_compile"].startswith(
+        "True for transformer, False otherwise")
+    fake_machine(monkeypatch, backend="jax", kind="cpu", jax_names=["cpu:0"])
+    assert findings(doctor.diagnose())["jit_compile"] == "True"
 
 
 def test_cli_doctor_prints_one_line_per_problem(monkeypatch, capsys):

@@ -178,14 +178,31 @@ def steps_per_execution(device=None, family=None, strategy=None):
     return _STEPS_PER_EXECUTION[_device(device)]
 
 
-def jit_compile(device=None, family=None, backend=None):
+# Families compiled with XLA on a CPU under TensorFlow. Measured on the 2-core
+# Xeon with AMX, 2026-12-08, float32, epochs timed after a warm-up, XLA / no XLA:
+# transformer_classifier 1.49x (`scripts/benchmark.py --model transformer_classifier
+# --ablate --repeats 2`; its 32-wide matmuls leave most of the step to softmax,
+# masks and LayerNorm, which XLA fuses), gpt_mini 1.23x and bert_mini 1.07x
+# (`scripts/xla_benchmark.py [--model bert_mini]`; bert's step is mostly its
+# 4,097-logit head's matmul). Not the others: simple_cnn in mixed_bfloat16 0.67x
+# (`xla_benchmark.py --model simple_cnn --dataset digits --steps 20`),
+# bilstm_classifier 1.10x (`--ablate --quick`, repeats 0.86x and 1.34x: noise),
+# dcgan 0.73x (docs/performance.md). XLA compiles for 3-5 s before the first step.
+# The fusion does not depend on the instruction set; not measured on an AVX2-only
+# CPU. (The older `--ablate` figure of 0.02x for the transformer timed one epoch
+# with its compile.)
+CPU_JIT_FAMILIES = ("transformer",)
+
+
+def jit_compile(device=None, family=None, backend=None, deterministic=False):
     """Returns the `jit_compile` passed to `model.compile`.
 
-    XLA on this CPU under TensorFlow (same ablation, jit / no jit): 0.19x
-    simple_cnn, 0.82x resnet20, 0.02x transformer_classifier (its compile
-    dominates), 1.47x bilstm_classifier (noisy); so CPUs get False; elsewhere Keras's "auto" (XLA where the model supports it).
-    JAX always compiles, so there it is True. `device` and `backend` None:
-    this process's.
+    On a CPU under TensorFlow: True for the families in `CPU_JIT_FAMILIES`
+    (XLA fuses the small Transformers' elementwise work), False otherwise;
+    elsewhere Keras's "auto" (XLA where the model supports it). Under op
+    determinism (a seeded run) Keras refuses XLA on TensorFlow, so False
+    there. JAX always compiles, so there it is True. `device` and `backend`
+    None: this process's.
     """
     device = _device(device)
     if backend is None:
@@ -194,4 +211,8 @@ def jit_compile(device=None, family=None, backend=None):
         backend = keras.backend.backend()
     if backend == "jax":
         return True
-    return False if device == "cpu" else "auto"
+    if deterministic:
+        return False
+    if device == "cpu":
+        return family in CPU_JIT_FAMILIES
+    return "auto"

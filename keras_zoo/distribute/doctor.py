@@ -140,7 +140,11 @@ def diagnose():
         precision = defaults.resolve_precision("auto", device=device)
     findings.append(("precision", precision))
     findings.append(("steps_per_execution", str(defaults.steps_per_execution(device))))
-    findings.append(("jit_compile", str(defaults.jit_compile(device, backend=backend))))
+    jit = defaults.jit_compile(device, backend=backend)
+    families = [f for f in defaults.CPU_JIT_FAMILIES
+                if defaults.jit_compile(device, f, backend) is not jit]  # a CPU under TensorFlow
+    findings.append(("jit_compile", f"True for {', '.join(families)}, {jit} otherwise (False for "
+                     "a seeded run: op determinism)" if families else str(jit)))
     env = {k: os.environ[k] for k in ("KERAS_BACKEND", "XLA_FLAGS", compile_cache.ENV,
                                       "COLAB_TPU_ADDR", "TPU_NAME") if k in os.environ}
     if env:

@@ -70,8 +70,8 @@ def outputs_logits(model):
 
 
 def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
-                  steps_per_execution=None, recipe=None, steps_per_epoch=1,
-                  character_level=False):
+                  steps_per_execution=None, jit_compile=None, recipe=None,
+                  steps_per_epoch=1, character_level=False):
     """Compiles `model` with the task's defaults; arguments not "auto" win.
 
     Args:
@@ -80,6 +80,8 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
         optimizer, loss, metrics: "auto" or anything `Model.compile` takes.
         steps_per_execution: passed to `compile`; default
             `distribute.steps_per_execution()`.
+        jit_compile: passed to `compile` (not to a GAN's); default
+            `distribute.jit_compile()`.
         recipe, steps_per_epoch, character_level: see `compile_defaults`.
 
     Returns:
@@ -115,7 +117,7 @@ def compile_model(model, task, optimizer="auto", loss="auto", metrics="auto", *,
     # (`_for_evaluation`) is not counted; without sample weights the same.
     kwargs["weighted_metrics"] = kwargs.pop("metrics", None)
     model.compile(**kwargs, steps_per_execution=steps_per_execution,
-                  jit_compile=distribute.jit_compile())
+                  jit_compile=distribute.jit_compile() if jit_compile is None else jit_compile)
     return model
 
 

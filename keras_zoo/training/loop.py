@@ -328,7 +328,8 @@ def _build_model(plan, epoch_steps, writer, element_spec):
                          for v in plan.compile_args.values())
         if plan.model is None or not model.compiled or overridden:
             compile_model(model, plan.task, **plan.compile_args,
-                          steps_per_execution=steps_per_execution, recipe=plan.recipe,
+                          steps_per_execution=steps_per_execution,
+                          jit_compile=plan.jit_compile, recipe=plan.recipe,
                           steps_per_epoch=max(1, (epoch_steps or 1) // plan.accumulate),
                           character_level=plan.spec.kind == "lm"
                           and data.is_character_level(plan.entry))

@@ -86,6 +86,9 @@ class FitPlan:
         multi_worker: whether the strategy is `MultiWorkerMirroredStrategy`
             (trained by `multi_worker.fit`, keras-team/keras#20585).
         layout: model parallel: `{pattern: axes}` of the model's kernels.
+        jit_compile: passed to `compile` (`distribute.jit_compile`: the
+            device's and family's default; False for a seeded run on
+            TensorFlow, whose op determinism excludes XLA).
         chief: whether this process writes the run folder; the others train
             in a temporary `output_dir` of their own.
         config: the run's `config.json` (with the folder's or the agreed
@@ -120,6 +123,7 @@ class FitPlan:
     save_every_steps: int = None
     multi_worker: bool = False
     layout: dict = None
+    jit_compile: object = False
     chief: bool = True
     config: dict = None
     finished: bool = False
@@ -266,7 +270,9 @@ def plan_fit(model_or_name, dataset_or_name, *, epochs=None, batch_size=None, st
                                multi_worker=distribute.is_multi_worker(strategy_obj),
                                chief=distribute.is_chief(strategy_obj))
     memory.check_fit(plan)  # refuses a run that cannot fit, before anything is allocated
-    return _with_run_folder(plan)
+    plan = _with_run_folder(plan)
+    return dataclasses.replace(plan, jit_compile=distribute.jit_compile(
+        family=family, deterministic=plan.seed is not None))
 
 
 def _with_run_folder(plan):
