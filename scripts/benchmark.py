@@ -629,8 +629,11 @@ def main(argv=None):
                         help="time kz.fit against the keras-io examples exactly as published "
                         "(their models, numpy arrays, validation), per epoch, in adjacent pairs")
     parser.add_argument("--pairs", type=int, default=4, help="adjacent pairs of --published")
+    parser.add_argument("--device", action="store_true",
+                        help="--published on whatever device is present (GPU, TPU or CPU), "
+                        "ending with the README's speed row for it")
     args = parser.parse_args(argv)
-    if args.published:
+    if args.published or args.device:
         return _published(args, parser)
 
     cases = dict(QUICK if args.quick else CASES)
@@ -666,10 +669,8 @@ def main(argv=None):
 
 
 def _published(args, parser):
-    """`--published`: the table of kz.fit against the published examples, with the CPU kind."""
+    """`--published`: the table of kz.fit against the published examples, with the device."""
     import os
-
-    from keras_zoo.distribute.defaults import cpu_description
 
     names = args.model or list(PUBLISHED)
     unknown = [n for n in names if n not in PUBLISHED]
@@ -681,7 +682,8 @@ def _published(args, parser):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
-    print(f"CPU: {cpu_description()}; load {os.getloadavg()[0]:.1f} at the start", flush=True)
+    device = device_description()
+    print(f"{device}; load {os.getloadavg()[0]:.1f} at the start", flush=True)
     start = time.perf_counter()
     rows = []
     for name in names:
@@ -696,7 +698,38 @@ def _published(args, parser):
           f"of epochs 2-{case.epochs} per fit, median of {args.pairs} adjacent pairs; "
           f"train-only: the same epochs up to their validation; {time.perf_counter() - start:.0f} "
           "s. Absolute numbers vary with the machine and its load; the ratios are what we track.")
+    if args.device:
+        print("\nThe README's row (Speed):\n" + readme_row(device, rows))
     return rows
+
+
+def device_description():
+    """The device `kz.fit` trains on here: the accelerators' kind, count and name, or the CPU."""
+    import keras
+
+    from keras_zoo.distribute import devices
+    from keras_zoo.distribute.defaults import cpu_description
+
+    kind = devices.device_kind()
+    if kind == "cpu":
+        return f"CPU: {cpu_description()}"
+    if keras.backend.backend() == "jax":
+        import jax
+
+        names = [d.device_kind for d in jax.devices()]
+    else:
+        import tensorflow as tf
+
+        names = [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+                 for d in tf.config.list_physical_devices(kind.upper())]
+    return f"{kind.upper()}: {len(names)} x {names[0]}, {keras.backend.backend()}"
+
+
+def readme_row(device, rows):
+    """A row of the README's speed table: the device, each published model's speed-up, the date."""
+    speed = {row["model"]: f"{row['speed-up']} ({row['precision']})" for row in rows}
+    cells = [speed.get(name, "not measured") for name in PUBLISHED]
+    return f"| {device} | {' | '.join(cells)} | {time.strftime('%Y-%m-%d')} |"
 
 
 if __name__ == "__main__":

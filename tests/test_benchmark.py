@@ -206,3 +206,34 @@ def test_xla_benchmark_times_both_arms_in_pairs(capsys):
     out = capsys.readouterr().out
     assert len(ratios) == 1 and ratios[0] > 0
     assert "CPU: " in out and "pair 1/1" in out and "mlp: XLA / no XLA" in out
+
+
+def test_device_mode_names_the_accelerator_and_prints_the_readme_row(monkeypatch):
+    import types
+
+    import jax
+    import keras
+    import tensorflow as tf
+
+    from keras_zoo.distribute import devices
+
+    benchmark = _benchmark()
+    monkeypatch.setattr(devices, "device_kind", lambda: "gpu")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind: [types.SimpleNamespace(name="/physical_device:GPU:0")] * 2
+                        if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"device_name": "NVIDIA H100 80GB HBM3"})
+    gpu = benchmark.device_description()
+    assert gpu == "GPU: 2 x NVIDIA H100 80GB HBM3, tensorflow"
+    monkeypatch.setattr(devices, "device_kind", lambda: "tpu")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    monkeypatch.setattr(jax, "devices", lambda: [types.SimpleNamespace(device_kind="TPU v5 lite")] * 8)
+    assert benchmark.device_description() == "TPU: 8 x TPU v5 lite, jax"
+    row = benchmark.readme_row(gpu, [{"model": "simple_cnn", "speed-up": "2.40x",
+                                      "precision": "mixed_float16"}])
+    assert row.startswith("| GPU: 2 x NVIDIA H100 80GB HBM3, tensorflow | 2.40x (mixed_float16) | "
+                          "not measured | not measured | 20")
+    with pytest.raises(SystemExit):
+        benchmark.main(["--device", "--model", "resnet20"])
