@@ -65,7 +65,8 @@ def test_documents_split_by_a_hash_of_their_names():
     assert offline.corpus_split("email/message.py") == offline.corpus_split("email/message.py")
 
 
-def test_gpt_mini_weights_pretrained_on_the_corpus_characters_fine_tune_tiny_corpus(tmp_path):
+def test_gpt_mini_weights_pretrained_on_the_corpus_characters_fine_tune_tiny_corpus(
+        tmp_path, capsys):
     import json
     import os
 
@@ -86,6 +87,8 @@ def test_gpt_mini_weights_pretrained_on_the_corpus_characters_fine_tune_tiny_cor
     tuned = kz.fit("gpt_mini", "tiny_corpus", weights="stdlib_corpus_chars", epochs=1,
                    steps_per_epoch=1, output_dir=tmp_path / "tuned", seed=0, verbose=0)
     assert tuned.metrics["bits_per_char"] < 1.87
+    assert ("Loaded gpt_mini weights 'stdlib_corpus_chars' into gpt_mini: all of its weights."
+            in capsys.readouterr().out)
     # with the fine-tuning recipe registered for these weights, not the from-scratch one
     config = json.loads((tmp_path / "tuned" / "config.json").read_text())
     fine_tune = kz.recipe("gpt_mini", "tiny_corpus", weights="stdlib_corpus_chars")

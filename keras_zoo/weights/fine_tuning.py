@@ -180,7 +180,7 @@ class Transfer:
         """Builds the model (in the strategy scope), loads, freezes, enables LoRA."""
         model = registry.build_model(self.name, **self.args)
         if self.source is not None:
-            load_into(model, self.source, self.name, self.args)
+            load_into(model, self.source, self.name, self.args, announce=True)
         if self.freeze == "backbone":
             frozen = freeze_backbone(model)
             print(f"Backbone frozen ({frozen} layers): {trainable_count(model):,} trainable "

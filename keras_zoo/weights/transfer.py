@@ -133,10 +133,11 @@ def _variables_shapes(layer):
     return [tuple(v.shape) for v in layer.weights]
 
 
-def load_into(model, source, name, args, *, headless=False, verbose=True):
+def load_into(model, source, name, args, *, headless=False, verbose=True, announce=False):
     """Loads `source` into `model` (built as `name(**args)`), backbone only if the head differs.
 
-    Prints one line when only the backbone was loaded.
+    Prints one line when only the backbone was loaded; with `announce` (as
+    `fit` does) also when all of it was.
 
     Raises:
         WeightsError: the weights are of another model or architecture, or unreadable.
@@ -162,10 +163,11 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
     else:
         donor_args = source.model_args if source.model_args is not None else args
         if source.model_args is None and _has_head(model):
-            return _load_backbone_of_bare_file(model, path, source, name, args, headless)
+            return _load_backbone_of_bare_file(model, path, source, name, args, headless,
+                                               announce and verbose)
         if donor_args == args and not headless:
             _load_weights_file(model, path, source, name, args)
-            return model
+            return _loaded_whole(model, source, name, announce and verbose)
         donor = registry.build_model(name, **donor_args)
         _load_weights_file(donor, path, source, name, donor_args)
     if not _has_head(donor) or donor.get_config() == model.get_config():
@@ -175,7 +177,8 @@ def load_into(model, source, name, args, *, headless=False, verbose=True):
             raise WeightsError(f"{source.description} does not fit {name!r}: {_first_line(e)}") from None
         if headless and verbose:
             print(f"Loaded {source.description} into a headless {name}: backbone only.")
-        return model
+            return model
+        return _loaded_whole(model, source, name, announce and verbose)
     donors = {layer.name: layer for layer in donor.layers}
     new_head = []
     for layer in model.layers:
@@ -225,7 +228,13 @@ def _named(source):
     return f"{source.description} ({source.path})"
 
 
-def _load_backbone_of_bare_file(model, path, source, name, args, headless):
+def _loaded_whole(model, source, name, announce):
+    if announce:
+        print(f"Loaded {source.description} into {name}: all of its weights.")
+    return model
+
+
+def _load_backbone_of_bare_file(model, path, source, name, args, headless, announce=False):
     """A `.weights.h5` of unknown arguments: all of it, or all but a different head.
 
     Keras's `load_weights(skip_mismatch=True)` skips the layers whose shapes
@@ -255,7 +264,8 @@ def _load_backbone_of_bare_file(model, path, source, name, args, headless):
         return model
     if headless:
         print(f"Loaded {source.description} into a headless {name}: backbone only.")
-    return model
+        return model
+    return _loaded_whole(model, source, name, announce)
 
 
 def _load_weights_file(model, path, source, name, args):
