@@ -8,47 +8,39 @@ buys. Each arm is an unseeded `kz.fit(MODEL, DATASET, steps_per_epoch=STEPS)`
 median of the epochs after the first, so XLA's compile is left out and printed
 apart), after one untimed warm-up fit per arm. The order alternates between
 pairs; the script prints each pair's ratio no XLA / XLA of the epoch seconds,
-their median and the CPU kind.
+their median and the device (the CPU kind).
 
     python scripts/xla_benchmark.py                                   # gpt_mini on tiny_corpus
     python scripts/xla_benchmark.py --model bert_mini --pairs 3
 """
 
 import argparse
+import pathlib
 import statistics
-import time
+import sys
 
-import keras
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import keras_zoo as kz
-from keras_zoo import distribute
-from keras_zoo.distribute.defaults import cpu_description
-
-
-class _EpochClock(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+import keras_zoo as kz  # noqa: E402
+from benchmark import _clock, _timed, device_description  # noqa: E402
+from keras_zoo import distribute  # noqa: E402
 
 
 def timed_fit(model, dataset, jit, epochs, steps):
-    """(median epoch seconds after the first, the first epoch's seconds) of one fit."""
+    """(median epoch seconds after the first, the first epoch's seconds) of one fit.
+
+    Epochs are timed whole, validation included (`benchmark._clock`).
+    """
     default = distribute.jit_compile
     distribute.jit_compile = lambda *args, **kwargs: jit  # what `plan_fit` asks
-    clock = _EpochClock()
+    clock = _clock()
     try:
         result = kz.fit(model, dataset, epochs=epochs, steps_per_epoch=steps,
                         callbacks=[clock], verbose=0)
     finally:
         distribute.jit_compile = default
     assert result.model.jit_compile is jit
-    return (statistics.median(clock.seconds[1:]) if epochs > 1 else None), clock.seconds[0]
+    return _timed(clock)[0], clock.whole[0]
 
 
 def main(argv=None):
@@ -59,7 +51,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="per fit; the first is not timed")
     parser.add_argument("--steps", type=int, default=32, help="steps per epoch")
     args = parser.parse_args(argv)
-    print(f"CPU: {cpu_description()}; {args.model} on {args.dataset}, "
+    print(f"{device_description()}; {args.model} on {args.dataset}, "
           f"{args.steps} steps per epoch", flush=True)
     for jit in (False, True):
         timed_fit(args.model, args.dataset, jit, 1, args.steps)  # warm-ups

@@ -144,6 +144,7 @@ def load_into(model, source, name, args, *, headless=False, verbose=True, announ
     """
     from keras_zoo import runs
 
+    announce = announce and verbose
     if source.model is not None and (name, source.model) in _ENCODER_SOURCES:
         return _load_encoder(model, source, name, headless=headless, verbose=verbose)
     if source.model is not None and source.model != name:
@@ -164,10 +165,10 @@ def load_into(model, source, name, args, *, headless=False, verbose=True, announ
         donor_args = source.model_args if source.model_args is not None else args
         if source.model_args is None and _has_head(model):
             return _load_backbone_of_bare_file(model, path, source, name, args, headless,
-                                               announce and verbose)
+                                               announce)
         if donor_args == args and not headless:
             _load_weights_file(model, path, source, name, args)
-            return _loaded_whole(model, source, name, announce and verbose)
+            return _loaded(model, source, name, False, announce)
         donor = registry.build_model(name, **donor_args)
         _load_weights_file(donor, path, source, name, donor_args)
     if not _has_head(donor) or donor.get_config() == model.get_config():
@@ -175,10 +176,7 @@ def load_into(model, source, name, args, *, headless=False, verbose=True, announ
             model.set_weights(donor.get_weights())
         except ValueError as e:
             raise WeightsError(f"{source.description} does not fit {name!r}: {_first_line(e)}") from None
-        if headless and verbose:
-            print(f"Loaded {source.description} into a headless {name}: backbone only.")
-            return model
-        return _loaded_whole(model, source, name, announce and verbose)
+        return _loaded(model, source, name, headless, (verbose and headless) or announce)
     donors = {layer.name: layer for layer in donor.layers}
     new_head = []
     for layer in model.layers:
@@ -228,9 +226,11 @@ def _named(source):
     return f"{source.description} ({source.path})"
 
 
-def _loaded_whole(model, source, name, announce):
-    if announce:
-        print(f"Loaded {source.description} into {name}: all of its weights.")
+def _loaded(model, source, name, headless, say):
+    """Returns `model`; with `say`, prints what was loaded: a headless backbone, or all of it."""
+    if say:
+        into = f"a headless {name}: backbone only" if headless else f"{name}: all of its weights"
+        print(f"Loaded {source.description} into {into}.")
     return model
 
 
@@ -262,10 +262,7 @@ def _load_backbone_of_bare_file(model, path, source, name, args, headless, annou
               f"{' into a headless model' if headless else ''}; new untrained head "
               f"{', '.join(skipped)} ({_units(model.get_layer(skipped[0]))} outputs).")
         return model
-    if headless:
-        print(f"Loaded {source.description} into a headless {name}: backbone only.")
-        return model
-    return _loaded_whole(model, source, name, announce)
+    return _loaded(model, source, name, headless, headless or announce)
 
 
 def _load_weights_file(model, path, source, name, args):
